@@ -1,0 +1,1 @@
+"""2D adapter: signals (image, audio, CT, SISR), the shared fit loop, metrics and runner."""

@@ -1,0 +1,42 @@
+"""``muon-fit <task>``: one tyro CLI over every signal's task config.
+
+Flags are flat (``--arch``, ``--muon-lr``, ``--steps``) as in the paper's scripts; tyro also
+accepts the underscore spellings (``--muon_lr``) those scripts used.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import tyro
+
+from muon_nerf.errors import run_cli
+from muon_nerf.signals.image import ImageTask
+from muon_nerf.signals.run import TaskConfig, execute
+
+TASKS: dict[str, type[TaskConfig]] = {"image": ImageTask}
+
+TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
+
+
+def parse(task: str, args: list[str] | None = None) -> TaskConfig:
+    """Parse one task's flags (what ``scripts/fit_<task>.py`` uses)."""
+    return tyro.cli(TASKS[task], args=args, config=TYRO_CONFIG, prog=f"muon-fit {task}")
+
+
+def main(task: str, args: list[str] | None = None) -> None:
+    run_cli(lambda: execute(parse(task, args)))
+
+
+def entrypoint() -> None:
+    argv = sys.argv[1:]
+    if not argv or argv[0] not in TASKS:
+        if argv and argv[0] in ("-h", "--help"):
+            print(f"usage: muon-fit {{{','.join(TASKS)}}} [FLAGS]   (muon-fit <task> --help for flags)")
+            return
+        print(
+            f"error: first argument must be a task: {', '.join(TASKS)}; got {argv[0] if argv else 'nothing'}",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    main(argv[0], argv[1:])

@@ -1,0 +1,146 @@
+"""Image fitting: RGB or grayscale, 8- or 16-bit PNG, coordinates in [-1, 1]²."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from muon_nerf.errors import InputError
+from muon_nerf.io import atomic_write_bytes
+from muon_nerf.plotting import png_bytes
+from muon_nerf.signals.base import Panel, Signal
+from muon_nerf.signals.metrics import psnr, ssim
+from muon_nerf.signals.run import TaskConfig
+
+BUNDLED_IMAGE = "kodim01_96x64.png"
+
+
+def bundled_image() -> Path:
+    """Kodak kodim01 box-downscaled ×8 (96×64), shipped so the main job needs no data."""
+    return Path(__file__).resolve().parent.parent / "assets" / BUNDLED_IMAGE
+
+
+def read_image(path: Path, grayscale: bool = False) -> tuple[np.ndarray, int]:
+    """``(H, W, C)`` float32 in [0, 1] and the file's bit depth (8 or 16). Alpha is dropped."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"image not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img, dtype=np.float64)
+                bits = 16
+                arr = arr[..., None] / 65535.0
+            else:
+                bits = 8
+                img = img.convert("L" if grayscale or mode in ("L", "LA", "1") else "RGB")
+                arr = np.asarray(img, dtype=np.float64) / 255.0
+                arr = arr[..., None] if arr.ndim == 2 else arr
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"cannot read image {path}: {err}") from None
+    if grayscale and arr.shape[-1] == 3:
+        arr = arr.mean(-1, keepdims=True)
+    if arr.size == 0:
+        raise InputError(f"image {path} is empty")
+    return arr.astype(np.float32), bits
+
+
+def downscale(image: Tensor, factor: int) -> Tensor:
+    """Box-filter ``(H, W, C)`` by an integer factor (area average; edges cropped to a multiple)."""
+    if factor < 1:
+        raise InputError(f"--downscale must be a positive integer, got {factor}")
+    if factor == 1:
+        return image
+    h, w = image.shape[0] // factor, image.shape[1] // factor
+    if h < 1 or w < 1:
+        raise InputError(f"--downscale {factor} leaves no pixels of a {tuple(image.shape[:2])} image")
+    x = image[: h * factor, : w * factor].permute(2, 0, 1)[None]
+    return F.avg_pool2d(x, factor)[0].permute(1, 2, 0)
+
+
+def pixel_grid(h: int, w: int) -> Tensor:
+    """``(H·W, 2)`` coordinates (y, x) in [-1, 1], row-major like the image."""
+    ys, xs = torch.linspace(-1, 1, h), torch.linspace(-1, 1, w)
+    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(-1, 2)
+
+
+def error_panel(pred: np.ndarray, target: np.ndarray, gain: float = 5.0) -> Panel:
+    err = np.abs(pred - target)
+    err = err.mean(-1) if err.ndim == 3 else err
+    return (f"|error| ×{gain:g}", np.clip(err * gain, 0, 1), "inferno")
+
+
+@dataclass
+class ImageConfig:
+    image: Path | None = None
+    """PNG/JPEG/… to fit; default: the bundled 96×64 Kodak kodim01."""
+    downscale: int = 1
+    """Integer box-downscale factor for CPU-sized runs."""
+    grayscale: bool = False
+
+
+class ImageSignal(Signal):
+    task = "image"
+
+    def __init__(self, image: Tensor, source: str = "", bits: int = 8, scale: int = 1) -> None:
+        self.image = image
+        self.height, self.width, self.channels = image.shape
+        self.coords = pixel_grid(self.height, self.width)
+        self.values = image.reshape(-1, self.channels)
+        self.source, self.bits, self.scale = source, bits, scale
+
+    @classmethod
+    def from_config(cls, cfg: ImageConfig) -> ImageSignal:
+        path = cfg.image or bundled_image()
+        arr, bits = read_image(path, cfg.grayscale)
+        return cls(downscale(torch.from_numpy(arr), cfg.downscale), str(path), bits, cfg.downscale)
+
+    def as_image(self, prediction: Tensor) -> Tensor:
+        return prediction.reshape(self.height, self.width, self.channels).clamp(0, 1)
+
+    def evaluate(self, prediction: Tensor) -> dict[str, float]:
+        img = self.as_image(prediction)
+        return {"psnr": psnr(img, self.image), "ssim": ssim(img, self.image)}
+
+    def panels(self, prediction: Tensor | None) -> list[Panel]:
+        gt = self.image.cpu().numpy()
+        if prediction is None:
+            return [("ground truth", gt, None)]
+        rec = self.as_image(prediction).cpu().numpy()
+        return [("reconstruction", rec, None), error_panel(rec, gt)]
+
+    def save(self, prediction: Tensor, run_dir: Path) -> None:
+        img = self.as_image(prediction).cpu().numpy()
+        if self.bits == 16 and self.channels == 1:
+            img = (img[..., 0] * 65535 + 0.5).astype(np.uint16)
+        atomic_write_bytes(run_dir / "reconstruction.png", png_bytes(img))
+
+    def describe(self) -> dict:
+        return {
+            "task": self.task,
+            "source": self.source,
+            "shape": [self.height, self.width, self.channels],
+            "bits": self.bits,
+            "downscale": self.scale,
+            "num_values": self.image.numel(),
+        }
+
+
+@dataclass
+class ImageTask(TaskConfig):
+    """Fit an image (``muon-fit image``). Defaults: the paper's image script."""
+
+    data: ImageConfig = dataclasses.field(default_factory=ImageConfig)
+
+    def signal(self) -> ImageSignal:
+        return ImageSignal.from_config(self.data)

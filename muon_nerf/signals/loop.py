@@ -1,0 +1,142 @@
+"""The one fit loop that every signal (image, audio, CT, SISR, SDF) plugs into."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import Tensor, nn
+
+from muon_nerf.diagnostics import RankTracker
+from muon_nerf.errors import InputError
+from muon_nerf.signals.base import Signal
+
+
+@dataclass
+class FitConfig:
+    """Training schedule shared by every task."""
+
+    steps: int = 5000
+    batch_size: int | None = None
+    """Coordinates per step; None = full batch (the paper's setting)."""
+    scheduler: Literal["cosine", "none"] = "cosine"
+    eta_min: float = 1e-6
+    """Final LR of the cosine schedule (every group decays to it)."""
+    eval_every: int = 100
+    """Steps between full evaluations (metrics curve); also the NaN check interval."""
+    rank_every: int = 250
+    """Steps between stable/effective-rank recordings of the hidden weights."""
+    seed: int = 0
+    progress: bool = True
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"--steps must be >= 1, got {self.steps}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.eval_every < 1 or self.rank_every < 1:
+            raise ValueError("--eval-every and --rank-every must be >= 1")
+
+
+@dataclass
+class FitResult:
+    metrics: dict[str, float]
+    history: list[dict[str, float]]
+    ranks: RankTracker
+    prediction: Tensor
+    field: nn.Module
+    train_seconds: float
+    """Time spent in training steps only (no evaluation)."""
+    wall_seconds: float
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "metrics": self.metrics,
+            "train_seconds": self.train_seconds,
+            "wall_seconds": self.wall_seconds,
+            "final_stable_rank": self.ranks.final_stable(),
+            "history": self.history,
+            "ranks": self.ranks.to_dict(),
+            **self.extra,
+        }
+
+
+def _progress(enabled: bool, label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def fit(
+    signal: Signal,
+    field: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    cfg: FitConfig,
+    label: str = "fit",
+) -> FitResult:
+    """Minimize ``signal.loss(field, batch)`` for ``cfg.steps`` steps.
+
+    Evaluation (full prediction + metrics) and rank recording happen every few steps only, so
+    the loop costs what the training arithmetic costs; the loss is checked for NaN/inf at those
+    points without a device sync every step.
+    """
+    device = next(field.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.steps, eta_min=cfg.eta_min)
+        if cfg.scheduler == "cosine"
+        else None
+    )
+    tracker, history = RankTracker(), []
+    hidden = getattr(field, "hidden_weights", dict)
+    tracker.record(0, hidden())
+    train_seconds, wall_start = 0.0, time.perf_counter()
+    prediction: Tensor | None = None
+    metrics: dict[str, float] = {}
+    with _progress(cfg.progress, label) as bar:
+        task = bar.add_task(label, total=cfg.steps, status="")
+        for step in range(1, cfg.steps + 1):
+            t0 = time.perf_counter()
+            batch = signal.sample(cfg.batch_size, generator)
+            loss = signal.loss(field, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            _sync(device)
+            train_seconds += time.perf_counter() - t0
+            last = step == cfg.steps
+            if step % cfg.eval_every == 0 or last:
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise InputError(f"{label}: loss became {value} at step {step}; lower --lr / --muon-lr")
+                prediction = signal.predict(field)
+                metrics = signal.evaluate(prediction)
+                history.append({"step": step, "loss": value, "seconds": train_seconds, **metrics})
+                shown = metrics.get(signal.primary_metric, value)
+                bar.update(task, status=f"loss {value:.3e}  {signal.primary_metric} {shown:.2f}")
+            if step % cfg.rank_every == 0 or last:
+                tracker.record(step, hidden())
+            bar.advance(task)
+    assert prediction is not None
+    wall = time.perf_counter() - wall_start
+    return FitResult(metrics, history, tracker, prediction, field, train_seconds, wall)
