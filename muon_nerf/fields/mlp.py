@@ -44,7 +44,8 @@ class FieldConfig:
     first_bias_scale: float | None = None
     """FINER's optional first-layer bias range U(-k, k); None keeps the default init."""
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """Refuse bad values with a one-line message (called before any work starts)."""
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown arch {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
         if self.num_layers < 2:
@@ -82,6 +83,7 @@ class MLPField(nn.Module):
 
     def __init__(self, config: FieldConfig, in_dim: int, out_dim: int) -> None:
         super().__init__()
+        config.check()
         self.config = config
         spec = ARCHITECTURES[config.arch]
         self.encoding = spec.encoding(config, in_dim)

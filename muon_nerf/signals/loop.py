@@ -34,7 +34,8 @@ class FitConfig:
     progress: bool = True
     device: str = "cpu"
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """Refuse bad values with a one-line message (called before any work starts)."""
         if self.steps < 1:
             raise ValueError(f"--steps must be >= 1, got {self.steps}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -98,6 +99,7 @@ def fit(
     the loop costs what the training arithmetic costs; the loss is checked for NaN/inf at those
     points without a device sync every step.
     """
+    cfg.check()
     device = next(field.parameters()).device
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     scheduler = (

@@ -45,7 +45,8 @@ class OptimConfig:
     muon_weight_decay: float = 0.0
     """torch.optim.Muon defaults to 0.1; the paper uses 0."""
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """Refuse bad values with a one-line message (called before any work starts)."""
         for name in ("lr", "muon_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
@@ -81,6 +82,11 @@ class TaskConfig:
 
     def signal(self) -> Signal:
         raise NotImplementedError
+
+    def check(self) -> None:
+        self.field.check()
+        self.optim.check()
+        self.fit.check()
 
 
 def make_field(signal: Signal, cfg: FieldConfig, seed: int, device: str) -> MLPField:
@@ -231,6 +237,7 @@ def execute(
 ) -> dict[str, FitResult]:
     """Fit (or compare) and write ``outputs/<task>/<run>/`` atomically. Returns the results."""
     console = console or Console()
+    cfg.check()
     signal = (signal or cfg.signal()).to(cfg.fit.device)
     names = OPTIMIZERS if cfg.compare else (cfg.optim.optimizer,)
     run_dir = cfg.output_dir / signal.task / (cfg.run_name or default_run_name("-".join(names)))

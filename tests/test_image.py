@@ -1,0 +1,159 @@
+"""Image task end to end: reading PNGs, the compare run, outputs, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from muon_nerf.errors import InputError
+from muon_nerf.signals.cli import parse
+from muon_nerf.signals.image import ImageSignal, downscale, read_image
+from muon_nerf.signals.run import execute
+from tests.conftest import make_test_image
+
+
+@pytest.fixture
+def png(tmp_path):
+    path = tmp_path / "pattern.png"
+    Image.fromarray((make_test_image() * 255 + 0.5).astype(np.uint8)).save(path)
+    return path
+
+
+def test_reads_8_and_16_bit_and_grayscale(tmp_path):
+    gray16 = (np.arange(12 * 10).reshape(12, 10) * 500).astype(np.uint16)
+    Image.fromarray(gray16).save(tmp_path / "g16.png")
+    arr, bits = read_image(tmp_path / "g16.png")
+    assert bits == 16 and arr.shape == (12, 10, 1)
+    np.testing.assert_allclose(arr[..., 0], gray16 / 65535.0, atol=1e-7)
+    rgb = (make_test_image(8, 6) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    arr, bits = read_image(tmp_path / "rgb.png")
+    assert bits == 8 and arr.shape == (8, 6, 3)
+    np.testing.assert_allclose(arr, rgb / 255.0, atol=1e-7)
+    arr, _ = read_image(tmp_path / "rgb.png", grayscale=True)
+    assert arr.shape == (8, 6, 1)
+
+
+def test_downscale_is_area_average_and_grid_spans_unit_square():
+    img = torch.arange(16.0).reshape(4, 4, 1)
+    torch.testing.assert_close(downscale(img, 2)[..., 0], torch.tensor([[2.5, 4.5], [10.5, 12.5]]))
+    sig = ImageSignal(torch.rand(3, 5, 3))
+    assert sig.coords.shape == (15, 2) and sig.coords.min() == -1 and sig.coords.max() == 1
+    with pytest.raises(InputError, match="leaves no pixels"):
+        downscale(img, 8)
+
+
+def test_compare_on_tiny_image_muon_beats_adam_and_writes_outputs(png, tmp_path):
+    cfg = parse(
+        "image",
+        [
+            "--image",
+            str(png),
+            "--compare",
+            "--steps",
+            "150",
+            "--width",
+            "64",
+            "--num-layers",
+            "4",
+            "--eval-every",
+            "50",
+            "--rank-every",
+            "50",
+            "--no-progress",
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--run-name",
+            "cmp",
+        ],
+    )
+    results = execute(cfg)
+    assert results["muon"].metrics["psnr"] > results["adam"].metrics["psnr"] + 1.0
+    run = tmp_path / "out" / "image" / "cmp"
+    assert sorted(p.name for p in run.iterdir()) == ["adam", "compare.png", "comparison.json", "muon"]
+    metrics = json.loads((run / "muon" / "metrics.json").read_text())
+    assert metrics["config"]["optim"]["muon_lr"] == 0.1 and metrics["signal"]["shape"] == [32, 32, 3]
+    assert [h["step"] for h in metrics["history"]] == [50, 100, 150]
+    assert set(metrics["final_stable_rank"]) == {"hidden.0.weight", "hidden.1.weight"}
+    for name in ("reconstruction.png", "curves.png", "ranks.png", "field.pt"):
+        assert (run / "muon" / name).stat().st_size > 0
+    rec = np.asarray(Image.open(run / "muon" / "reconstruction.png"))
+    assert rec.shape == (32, 32, 3)
+    assert not [p for p in (tmp_path / "out" / "image").iterdir() if p.name.startswith(".")]
+
+
+def test_seeded_runs_are_deterministic(png, tmp_path):
+    args = [
+        "--image",
+        str(png),
+        "--steps",
+        "20",
+        "--width",
+        "16",
+        "--eval-every",
+        "10",
+        "--no-progress",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    a = execute(parse("image", args + ["--run-name", "a"]))["muon"]
+    b = execute(parse("image", args + ["--run-name", "b"]))["muon"]
+    assert a.metrics == b.metrics
+
+
+def test_nan_loss_is_a_clear_error_and_leaves_nothing(png, tmp_path):
+    cfg = parse(
+        "image",
+        [
+            "--image",
+            str(png),
+            "--optimizer",
+            "adam",
+            "--lr",
+            "1e30",
+            "--steps",
+            "20",
+            "--eval-every",
+            "10",
+            "--no-progress",
+            "--output-dir",
+            str(tmp_path),
+        ],
+    )
+    with pytest.raises(InputError, match="loss became"):
+        execute(cfg)
+    assert not (tmp_path / "image").exists() or not list((tmp_path / "image").iterdir())
+
+
+def _run_cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    code = "from muon_nerf.signals.cli import entrypoint; entrypoint()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["image", "--image", "missing.png"], "error: image not found: missing.png"),
+        (["image", "--image", "bad.png"], "error: cannot read image bad.png"),
+        (["image", "--image", "ok.png", "--muon-lr", "-1"], "error: --muon-lr must be > 0"),
+        (["image", "--image", "ok.png", "--downscale", "0"], "error: --downscale must be a positive integer"),
+        (["image", "--image", "ok.png", "--steps", "0"], "error: --steps must be >= 1"),
+        (["video"], "error: first argument must be a task"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, args, message):
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "ok.png")
+    proc = _run_cli(*args, "--output-dir", "out", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.json"))
