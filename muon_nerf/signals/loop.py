@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -92,12 +93,14 @@ def fit(
     optimizer: torch.optim.Optimizer,
     cfg: FitConfig,
     label: str = "fit",
+    on_eval: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Minimize ``signal.loss(field, batch)`` for ``cfg.steps`` steps.
 
     Evaluation (full prediction + metrics) and rank recording happen every few steps only, so
     the loop costs what the training arithmetic costs; the loss is checked for NaN/inf at those
-    points without a device sync every step.
+    points without a device sync every step. ``on_eval`` receives each evaluation's history row
+    (sweeps report it to Ray Tune, so hopeless trials can be stopped early).
     """
     cfg.check()
     device = next(field.parameters()).device
@@ -134,6 +137,8 @@ def fit(
                 prediction = signal.predict(field)
                 metrics = signal.evaluate(prediction)
                 history.append({"step": step, "loss": value, "seconds": train_seconds, **metrics})
+                if on_eval is not None:
+                    on_eval(history[-1])
                 shown = metrics.get(signal.primary_metric, value)
                 bar.update(task, status=f"loss {value:.3e}  {signal.primary_metric} {shown:.2f}")
             if step % cfg.rank_every == 0 or last:

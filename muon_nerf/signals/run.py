@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -107,14 +108,16 @@ def hardware() -> dict:
     return info
 
 
-def fit_one(signal: Signal, cfg: TaskConfig, optimizer: str) -> FitResult:
+def fit_one(
+    signal: Signal, cfg: TaskConfig, optimizer: str, on_eval: Callable[[dict[str, float]], None] | None = None
+) -> FitResult:
     field_ = make_field(signal, cfg.field, cfg.fit.seed, cfg.fit.device)
     opt = cfg.optim.build(field_, optimizer)
     if cfg.print_split:
         Console().print(
             f"[bold]{optimizer}[/] parameter split\n{format_split(field_, cfg.optim.muon_first_layer)}"
         )
-    result = fit(signal, field_, opt, cfg.fit, label=f"{signal.task}/{optimizer}")
+    result = fit(signal, field_, opt, cfg.fit, label=f"{signal.task}/{optimizer}", on_eval=on_eval)
     result.extra["num_params"] = sum(p.numel() for p in field_.parameters())
     return result
 
