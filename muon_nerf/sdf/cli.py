@@ -1,0 +1,192 @@
+"""``muon-sdf fit | extract | eval``: fit a mesh's SDF, extract finer meshes, score two meshes.
+
+``fit`` is ``execute`` over ``SdfTask`` (the same runner as ``muon-fit``), so its flags are flat
+and the paper's spellings (``--muon_lr``) work; ``--preset paper`` swaps the CPU defaults for the
+paper-scale ones, and any flag given after it still wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import tyro
+from rich.console import Console
+from rich.table import Table
+
+from muon_nerf.errors import InputError, run_cli
+from muon_nerf.fields import FieldConfig, MLPField
+from muon_nerf.io import atomic_write_bytes, write_json
+from muon_nerf.plotting import png_bytes
+from muon_nerf.sdf.extract import extract, write_mesh
+from muon_nerf.sdf.mesh import Normalization, load_mesh
+from muon_nerf.sdf.metrics import MetricConfig, compare_meshes
+from muon_nerf.sdf.render import render
+from muon_nerf.sdf.signal import PRESETS, SdfTask
+from muon_nerf.signals.cli import TYRO_CONFIG
+from muon_nerf.signals.run import execute
+
+
+@dataclass
+class ExtractConfig:
+    """Marching cubes of a fitted run at any resolution (``muon-sdf extract``)."""
+
+    run: Path
+    """A run folder of ``muon-sdf fit`` (with field.pt), or a --compare run (adam/, muon/)."""
+    resolution: int = 512
+    chunk: int = 1 << 16
+    """Points per field evaluation; bounds activation memory."""
+    score: bool = True
+    """Score the mesh against the source mesh the run was fitted to."""
+    iou_resolutions: tuple[int, ...] = (128, 256)
+    metrics: MetricConfig = dataclasses.field(default_factory=MetricConfig)
+    ray_votes: int = 5
+    max_memory_gb: float | None = None
+    """Refuse resolutions whose estimated peak exceeds this; default: the memory available now."""
+    device: str = "cpu"
+
+
+@dataclass
+class EvalConfig:
+    """Chamfer, normal consistency, F-score and IoU of mesh A against reference mesh B."""
+
+    mesh_a: Path
+    """The reconstruction."""
+    mesh_b: Path
+    """The reference; metrics are computed in its normalized frame."""
+    iou_resolutions: tuple[int, ...] = (128, 256)
+    metrics: MetricConfig = dataclasses.field(default_factory=MetricConfig)
+    margin: float = 0.1
+    ray_votes: int = 5
+    output: Path | None = None
+    """Also write the metrics to this JSON file."""
+
+
+def parse_fit(args: list[str]) -> SdfTask:
+    args = list(args)
+    preset = "cpu"
+    for i, arg in enumerate(args):
+        if arg == "--preset" or arg.startswith("--preset="):
+            preset = arg.split("=", 1)[1] if "=" in arg else (args[i + 1] if i + 1 < len(args) else "")
+            del args[i : i + (1 if "=" in arg else 2)]
+            break
+    if preset not in PRESETS:
+        raise InputError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    return tyro.cli(
+        SdfTask,
+        args=args,
+        default=PRESETS[preset](),
+        config=TYRO_CONFIG,
+        prog="muon-sdf fit",
+        description=f"Fit an SDF to --mesh. --preset {{{','.join(PRESETS)}}} picks the defaults (cpu).",
+    )
+
+
+def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in rows:
+        table.add_column(name, justify="right")
+    for key in next(iter(rows.values())):
+        table.add_row(key, *(f"{r.get(key, float('nan')):.4g}" for r in rows.values()))
+    return table
+
+
+def field_dirs(run: Path) -> dict[str, Path]:
+    """``{name: folder with field.pt}`` of a single run or of each optimizer of a comparison."""
+    if not run.is_dir():
+        raise InputError(f"run folder not found: {run}")
+    if (run / "field.pt").is_file():
+        return {run.name: run}
+    found = {d.name: d for d in sorted(run.iterdir()) if (d / "field.pt").is_file()}
+    if not found:
+        raise InputError(f"{run} has no field.pt (nor adam/, muon/ folders with one): not a muon-sdf run")
+    return found
+
+
+def load_field(folder: Path, device: str) -> tuple[MLPField, Normalization, dict]:
+    ckpt = torch.load(folder / "field.pt", map_location=device, weights_only=True)
+    field = MLPField(FieldConfig(**ckpt["field_config"]), ckpt["in_dim"], ckpt["out_dim"]).to(device)
+    field.load_state_dict(ckpt["state_dict"])
+    meta = json.loads((folder / "normalization.json").read_text())
+    return field.eval(), Normalization.from_dict(meta), meta
+
+
+def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
+    limit = None if cfg.max_memory_gb is None else int(cfg.max_memory_gb * 2**30)
+    results = {}
+    for name, folder in field_dirs(cfg.run).items():
+        field, norm, meta = load_field(folder, cfg.device)
+        ex = extract(field, cfg.resolution, cfg.chunk, limit)
+        mesh = norm.mesh_to_input(ex.mesh)
+        stem = folder / f"mesh_{cfg.resolution}"
+        write_mesh(mesh, stem)
+        atomic_write_bytes(folder / f"render_{cfg.resolution}.png", png_bytes(render(ex.mesh)))
+        summary = ex.summary()
+        if cfg.score and meta.get("source"):
+            summary["metrics"] = compare_meshes(
+                mesh,
+                load_mesh(Path(meta["source"])),
+                cfg.metrics,
+                cfg.iou_resolutions,
+                meta.get("margin", 0.1),
+                cfg.ray_votes,
+            )
+        write_json(folder / f"extract_{cfg.resolution}.json", summary)
+        console.print(f"{name}: {stem}.ply / .obj")
+        results[name] = summary
+    rows = {
+        n: {k: v for k, v in r.items() if k != "metrics"} | r.get("metrics", {}) for n, r in results.items()
+    }
+    console.print(metrics_table(f"extraction at {cfg.resolution}³", rows))
+    return results
+
+
+def run_eval(cfg: EvalConfig, console: Console) -> dict[str, float]:
+    metrics = compare_meshes(
+        load_mesh(cfg.mesh_a),
+        load_mesh(cfg.mesh_b),
+        cfg.metrics,
+        cfg.iou_resolutions,
+        cfg.margin,
+        cfg.ray_votes,
+    )
+    console.print(metrics_table(f"{cfg.mesh_a} vs {cfg.mesh_b}", {"A vs B": metrics}))
+    if cfg.output is not None:
+        write_json(cfg.output, {"mesh_a": cfg.mesh_a, "mesh_b": cfg.mesh_b, "metrics": metrics})
+    return metrics
+
+
+COMMANDS = ("fit", "extract", "eval")
+
+
+def main(command: str, args: list[str] | None = None) -> object:
+    args = sys.argv[2:] if args is None else args
+    console = Console()
+
+    def body() -> object:
+        if command == "fit":
+            return execute(parse_fit(args), console=console)
+        if command == "extract":
+            cfg = tyro.cli(ExtractConfig, args=args, config=TYRO_CONFIG, prog="muon-sdf extract")
+            return run_extract(cfg, console)
+        cfg = tyro.cli(EvalConfig, args=args, config=TYRO_CONFIG, prog="muon-sdf eval")
+        return run_eval(cfg, console)
+
+    return run_cli(body)
+
+
+def entrypoint() -> None:
+    argv = sys.argv[1:]
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: muon-sdf {{{','.join(COMMANDS)}}} [FLAGS]   (muon-sdf <command> --help for flags)")
+        return
+    if not argv or argv[0] not in COMMANDS:
+        got = argv[0] if argv else "nothing"
+        print(f"error: first argument must be a command: {', '.join(COMMANDS)}; got {got}", file=sys.stderr)
+        raise SystemExit(2)
+    main(argv[0], argv[1:])

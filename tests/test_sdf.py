@@ -1,0 +1,256 @@
+"""SDF task: ground truth, marching cubes, metrics, a tiny fit and the commands' bad-input paths.
+
+Shapes are made here (trimesh primitives), never read from the shared data folder; every number
+is checked against a closed form (sphere/box distances, box IoU) or an analytic surface.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from muon_nerf.errors import InputError
+from muon_nerf.fields import FieldConfig
+from muon_nerf.sdf.cli import main, parse_fit
+from muon_nerf.sdf.extract import (
+    check_memory,
+    estimate_bytes,
+    evaluate_grid,
+    extract,
+    grid_points,
+    marching_cubes,
+)
+from muon_nerf.sdf.mesh import MeshSdf, NonWatertightWarning, Normalization, load_mesh
+from muon_nerf.sdf.metrics import MetricConfig, Surface, compare_meshes, iou, surface_metrics
+from muon_nerf.sdf.render import Camera, render
+from muon_nerf.sdf.samples import SampleConfig, draw_pool
+from muon_nerf.sdf.signal import SdfData, SdfSignal
+from muon_nerf.signals.loop import FitConfig, fit
+from muon_nerf.signals.run import OptimConfig, make_field
+
+
+def sphere_points(n: int, radius: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform points on an analytic sphere and their normals."""
+    v = np.random.default_rng(seed).normal(size=(n, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v * radius, v
+
+
+def box_sdf(p: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Closed-form signed distance of an axis-aligned box centred at the origin."""
+    q = np.abs(p) - half
+    return np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(axis=1), 0)
+
+
+@pytest.fixture
+def sphere_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sphere.ply"
+    trimesh.creation.icosphere(subdivisions=4, radius=0.5).export(path)
+    return path
+
+
+def test_sphere_sdf_matches_closed_form():
+    mesh = trimesh.creation.icosphere(subdivisions=5, radius=0.5)
+    pts = np.random.default_rng(0).uniform(-1, 1, (4000, 3)).astype(np.float32)
+    sdf = MeshSdf(mesh, nsamples=3).signed_distance(pts)
+    # The faceted sphere's chords sit at most r(1 - cos θ) ≈ 6e-4 inside the true sphere.
+    np.testing.assert_allclose(sdf, np.linalg.norm(pts, axis=1) - 0.5, atol=1.5e-3)
+
+
+def test_box_sdf_matches_closed_form():
+    half = np.array([0.3, 0.5, 0.2])
+    mesh = trimesh.creation.box(extents=2 * half)
+    pts = np.random.default_rng(1).uniform(-1, 1, (4000, 3)).astype(np.float32)
+    np.testing.assert_allclose(MeshSdf(mesh).signed_distance(pts), box_sdf(pts, half), atol=1e-5)
+
+
+def test_normalization_round_trip(sphere_file: Path):
+    mesh = load_mesh(sphere_file)
+    mesh.apply_transform(np.diag([3.0, 1.0, 2.0, 1.0]))
+    mesh.apply_translation([5.0, -2.0, 1.0])
+    norm = Normalization.fit(mesh, margin=0.1)
+    unit = norm.to_unit(mesh.vertices)
+    assert np.abs(unit).max() == pytest.approx(0.9)
+    np.testing.assert_allclose(norm.to_input(unit), mesh.vertices, atol=1e-12)
+    again = Normalization.from_dict(json.loads(json.dumps(norm.to_dict())))
+    np.testing.assert_allclose(again.to_input(unit), mesh.vertices, atol=1e-12)
+
+
+def test_marching_cubes_of_analytic_sphere_is_close():
+    res, radius = 64, 0.6
+    volume = np.linalg.norm(grid_points(res), axis=1).reshape(res, res, res) - radius
+    mesh = marching_cubes(volume.astype(np.float32))
+    assert mesh.is_watertight and mesh.volume > 0  # faces point outwards
+    # Grid spacing is 2/63 ≈ 0.032; linear interpolation of a smooth SDF is far closer than that.
+    radial = np.linalg.norm(mesh.vertices, axis=1) - radius
+    assert np.abs(radial).max() < 3e-3
+    fine = trimesh.creation.icosphere(subdivisions=6, radius=radius)  # chords within 2e-5 of the sphere
+    m = surface_metrics(Surface(mesh, 20_000), Surface(fine, 20_000, seed=1), threshold=0.005)
+    samples = Surface(mesh, 20_000).points
+    exact_l1 = np.abs(np.linalg.norm(samples, axis=1) - radius).mean()  # one direction, closed form
+    assert m["chamfer_l1_x1e3"] == pytest.approx(exact_l1 * 1e3, rel=0.5)
+    assert m["chamfer_l1_x1e3"] < 1.5
+    assert m["normal_consistency"] > 0.995
+    assert m["fscore"] == 1.0
+
+
+def test_iou_of_mesh_with_itself_and_shifted_box():
+    a = trimesh.creation.box(extents=[1.0, 1.0, 1.0])
+    b = a.copy()
+    b.apply_translation([0.2, 0, 0])
+    cfg = MetricConfig(surface_points=2000)
+    same = compare_meshes(a, a.copy(), cfg, iou_resolutions=(48,))
+    assert same["iou_48"] == 1.0
+    assert same["chamfer_l1_x1e3"] < 1e-3 and same["normal_consistency"] == pytest.approx(1.0)
+    # margin 0.5: the reference spans [-0.5, 0.5] (scale 1), so the shifted box stays in the grid.
+    shifted = compare_meshes(b, a, cfg, iou_resolutions=(64,), margin=0.5)
+    # Side faces overlap along 0.8 of their length; the end faces are 0.2 apart.
+    assert 20 < shifted["chamfer_l1_x1e3"] < 200
+    # Exact IoU of unit boxes shifted by d: (1 - d) / (1 + d); the grid quantizes the faces.
+    assert shifted["iou_64"] == pytest.approx(0.8 / 1.2, abs=0.03)
+    assert iou(np.zeros(4, bool), np.zeros(4, bool)) == 1.0
+
+
+def test_pool_is_seeded_and_signed():
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    cfg = SampleConfig(num_surface=500, num_near=1000, num_uniform=500)
+    a, b = (draw_pool(MeshSdf(mesh), cfg, seed=3) for _ in range(2))
+    np.testing.assert_array_equal(a.points, b.points)
+    assert len(a.points) == 2000 and (a.sdf[a.kind == 0] == 0).all()
+    exact = np.linalg.norm(a.points, axis=1) - 0.5
+    np.testing.assert_allclose(a.sdf, exact, atol=5e-3)
+
+
+def tiny_signal(path: Path) -> SdfSignal:
+    data = SdfData(
+        mesh=path,
+        pool=SampleConfig(num_surface=4000, num_near=8000, num_uniform=2000),
+        eval_resolution=32,
+        eval_volume_points=5000,
+        metrics=MetricConfig(surface_points=5000),
+        render_size=48,
+    )
+    return SdfSignal.from_config(data)
+
+
+def test_tiny_fit_on_sphere_reaches_small_chamfer(sphere_file: Path):
+    signal = tiny_signal(sphere_file)
+    field = make_field(signal, FieldConfig(arch="relu", num_layers=3, width=64), seed=0, device="cpu")
+    opt = OptimConfig(lr=3e-3, muon_lr=0.05).build(field, "muon")
+    result = fit(signal, field, opt, FitConfig(steps=300, batch_size=1024, eval_every=300, progress=False))
+    # Normalized radius is 0.9; a 32³ grid of a blurry fit still lands within ~1 % of it.
+    assert result.metrics["chamfer_l1_x1e3"] < 15
+    assert result.metrics["iou_32"] > 0.95
+    assert result.metrics["normal_consistency"] > 0.95
+
+
+def test_non_watertight_mesh_warns_and_keeps_sign():
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    mesh.update_faces(np.arange(len(mesh.faces)) > 3)  # punch a small hole
+    with pytest.warns(NonWatertightWarning, match="not watertight"):
+        target = MeshSdf(mesh, nsamples=5)
+    inside = target.occupancy(np.array([[0, 0, 0], [0.1, 0.2, 0.0], [0.8, 0, 0]], np.float32))
+    assert inside.tolist() == [True, True, False]
+
+
+def test_bad_inputs(tmp_path: Path):
+    with pytest.raises(InputError, match="mesh not found"):
+        load_mesh(tmp_path / "missing.ply")
+    empty = tmp_path / "empty.obj"
+    empty.write_text("# nothing here\n")
+    with pytest.raises(InputError, match="no triangles"):
+        load_mesh(empty)
+    flat = tmp_path / "flat.obj"
+    flat.write_text("v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n")
+    with pytest.raises(InputError, match="(degenerate|no triangles)"):
+        load_mesh(flat)
+    with pytest.raises(InputError, match="odd"):
+        MeshSdf(trimesh.creation.box(), nsamples=2)
+
+
+def test_resolution_that_does_not_fit_is_refused_with_estimate():
+    need = estimate_bytes(512, 1 << 16)
+    assert 512**3 * 4 < need < 2 * 2**30  # the volume dominates: about 0.6 GiB at 512³
+    with pytest.raises(InputError, match=r"--resolution 4096 needs about \d+\.\d+ GiB"):
+        check_memory(4096, 1 << 16, limit=8 * 2**30)
+    field = torch.nn.Linear(3, 1)
+    with pytest.raises(InputError, match="needs about"):
+        extract(field, 256, memory_limit=1 << 20)
+
+
+def test_chunked_grid_evaluation_equals_direct():
+    res = 12
+    fn = lambda x: (x**2).sum(-1, keepdim=True) - 0.3  # noqa: E731
+    direct = fn(torch.from_numpy(grid_points(res))).reshape(res, res, res).numpy()
+    np.testing.assert_allclose(evaluate_grid(fn, res, chunk=100), direct, rtol=1e-6)
+
+
+def test_render_draws_the_mesh_and_leaves_background_white():
+    image = render(trimesh.creation.icosphere(subdivisions=2, radius=0.5), size=40)
+    assert image.shape == (40, 40, 3)
+    assert (image[0, 0] == 1).all() and (image[20, 20] < 1).any()
+    box = trimesh.creation.box(extents=[0.2, 0.2, 0.2])
+    box.apply_translation([0.5, 0.3, 0])  # right of and above the centre, seen from +z
+    rows, cols = np.nonzero(render(box, 40, Camera(azimuth=0, elevation=0)).min(-1) < 1)
+    assert rows.mean() < 20 and cols.mean() > 20
+
+
+def test_fit_extract_eval_commands(sphere_file: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    common = [
+        "--num-surface",
+        "2000",
+        "--num-near",
+        "4000",
+        "--num-uniform",
+        "1000",
+        "--eval-resolution",
+        "24",
+    ]
+    common += ["--eval-volume-points", "2000", "--surface-points", "2000", "--render-size", "32"]
+    common += ["--steps", "20", "--batch-size", "512", "--width", "32", "--no-progress"]
+    main(
+        "fit", ["--mesh", str(sphere_file), "--compare", "--output-dir", str(out), "--run-name", "r", *common]
+    )
+    run = out / "sdf" / "r"
+    for name in ("adam", "muon"):
+        for f in ("mesh.ply", "mesh.obj", "field.pt", "metrics.json", "render.png", "normalization.json"):
+            assert (run / name / f).is_file(), f"{name}/{f}"
+    assert (run / "compare.png").is_file()
+    main(
+        "extract",
+        ["--run", str(run), "--resolution", "40", "--iou-resolutions", "32", "--surface-points", "2000"],
+    )
+    report = json.loads((run / "muon" / "extract_40.json").read_text())
+    assert report["resolution"] == 40 and "iou_32" in report["metrics"]
+    mesh = trimesh.load(run / "muon" / "mesh_40.ply")
+    assert np.abs(mesh.vertices).max() < 1.0  # back in the input's coordinates (radius 0.5)
+    main("eval", ["--mesh-a", str(sphere_file), "--mesh-b", str(sphere_file), "--iou-resolutions", "32"])
+    assert "iou_32" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as err:
+        main("extract", ["--run", str(run), "--resolution", "600", "--max-memory-gb", "0.01"])
+    assert err.value.code == 2
+    assert "needs about" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main("fit", ["--steps", "1"])
+    assert "--mesh is required" in capsys.readouterr().err
+
+
+def test_paper_preset_keeps_user_flags():
+    cfg = parse_fit(["--preset", "paper", "--mesh", "x.ply", "--steps", "7"])
+    assert cfg.field.width == 256 and cfg.field.num_layers == 4 and cfg.fit.steps == 7
+    assert parse_fit(["--muon_lr", "0.02"]).optim.muon_lr == 0.02
+    with pytest.raises(InputError, match="preset"):
+        parse_fit(["--preset", "gpu"])
+
+
+def test_no_warning_for_watertight_mesh():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MeshSdf(trimesh.creation.icosphere(subdivisions=2))
