@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""The paper's comparison as one command: Adam vs Muon for every architecture and task.
+
+Profiles:
+  cpu    Kodak images box-downscaled ×4 (192×128), fields narrowed ×4 (width 75, 64 Fourier
+         features) so the values-to-parameters ratio stays that of the paper's full-resolution
+         5×300 fields (the comparison must stay capacity-limited: a wide field on a tiny image
+         memorizes with either optimizer and says nothing); 1000 steps. ~45 min on 2 CPU cores.
+  paper  full-resolution Kodak, 5×300 fields, 5000 steps, the paper's task defaults: for a GPU.
+
+Images run every architecture; audio, CT, SISR (and SDF when available) run with their task
+defaults, scaled by the profile. Writes ``results.json`` (every run's config, metrics, stable
+ranks, time, hardware), ``results.md`` (mean ± std over images, Muon − Adam gain) and
+``quality.png``.
+
+    python3 scripts/bench_quality.py --profile cpu
+    python3 scripts/bench_quality.py --profile paper --device cuda
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import tyro
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from muon_nerf.fields import ARCHITECTURES  # noqa: E402
+from muon_nerf.io import atomic_write_bytes, write_json  # noqa: E402
+from muon_nerf.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
+from muon_nerf.signals.cli import TASKS, parse  # noqa: E402
+from muon_nerf.signals.run import OPTIMIZERS, fit_one, hardware  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Profile:
+    image_args: tuple[str, ...]
+    """Flags for every image run (scale, width, schedule)."""
+    task_args: dict[str, tuple[str, ...]]
+    """Flags per extra task (audio, ct, sisr, sdf), on top of each task's paper defaults."""
+
+
+PROFILES: dict[str, Profile] = {
+    "cpu": Profile(
+        image_args=("--downscale", "4", "--width", "75", "--ff-features", "64", "--steps", "1000"),
+        task_args={
+            "audio": (
+                "--audio",
+                str(DATA / "audio/gt_bach.wav"),
+                "--max-seconds",
+                "1.0",
+                "--width",
+                "64",
+                "--steps",
+                "1000",
+            ),
+            "ct": (
+                "--image",
+                str(DATA / "ct/chest.png"),
+                "--downscale",
+                "2",
+                "--width",
+                "75",
+                "--ff-features",
+                "16",
+                "--steps",
+                "1000",
+            ),
+            "sisr": (
+                "--image",
+                str(DATA / "div2k/tancik512_01.png"),
+                "--downscale",
+                "2",
+                "--width",
+                "64",
+                "--ff-features",
+                "32",
+                "--steps",
+                "1000",
+            ),
+        },
+    ),
+    "paper": Profile(
+        image_args=(),
+        task_args={
+            "audio": ("--audio", str(DATA / "audio/gt_bach.wav")),
+            "ct": ("--image", str(DATA / "ct/chest.png")),
+            "sisr": ("--image", str(DATA / "div2k/0001_1216x832.png")),
+        },
+    ),
+}
+
+
+@dataclass
+class QualityConfig:
+    profile: Literal["cpu", "paper"] = "cpu"
+    images: tuple[Path, ...] = tuple(DATA / "kodak" / f"kodim{i:02d}.png" for i in (1, 5, 13))
+    archs: tuple[str, ...] = tuple(ARCHITECTURES)
+    tasks: tuple[str, ...] = ("audio", "ct", "sisr")
+    """Extra tasks to run when registered in muon-fit (skipped with a note otherwise)."""
+    extra: str = ""
+    """Flags appended to every run, e.g. ``--extra="--steps 20"`` for a smoke run."""
+    device: str = "cpu"
+    output_dir: Path = Path("outputs/bench/quality")
+
+
+def run_pair(task: str, args: list[str], device: str) -> dict:
+    """Adam and Muon on the same signal and initial weights: metrics, ranks, time, sizes."""
+    cfg = parse(task, [*args, "--no-progress", "--device", device])
+    cfg.check()
+    signal = cfg.signal().to(device)
+    described = signal.describe()
+    out = {"task": task, "args": args, "signal": described, "config": dataclasses.asdict(cfg), "runs": {}}
+    for name in OPTIMIZERS:
+        res = fit_one(signal, cfg, name)
+        out["runs"][name] = {
+            "metrics": res.metrics,
+            "final_stable_rank": res.ranks.final_stable(),
+            "train_seconds": res.train_seconds,
+            "num_params": res.extra["num_params"],
+        }
+    values = int(signal.measurements().numel())
+    out["values_per_param"] = values / out["runs"]["adam"]["num_params"]
+    out["primary_metric"] = signal.primary_metric
+    return out
+
+
+def _mean_std(xs: list[float]) -> str:
+    return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"
+
+
+def summarize(runs: list[dict]) -> tuple[str, list[dict]]:
+    """Markdown table: one row per (task, arch), mean ± std over signals."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["task"], r["config"]["field"]["arch"]), []).append(r)
+    rows, lines = (
+        [],
+        [
+            "| task | arch | n | values/params | metric | Adam | Muon | Muon − Adam | stable rank Adam → Muon | time Muon/Adam |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ],
+    )
+    for (task, arch), rs in groups.items():
+        metric = rs[0]["primary_metric"]
+        adam = [r["runs"]["adam"]["metrics"][metric] for r in rs]
+        muon = [r["runs"]["muon"]["metrics"][metric] for r in rs]
+        gain = [m - a for a, m in zip(adam, muon, strict=True)]
+        ranks = {
+            n: statistics.mean(statistics.mean(r["runs"][n]["final_stable_rank"].values()) for r in rs)
+            for n in OPTIMIZERS
+        }
+        time_ratio = statistics.mean(
+            r["runs"]["muon"]["train_seconds"] / r["runs"]["adam"]["train_seconds"] for r in rs
+        )
+        ratio = statistics.mean(r["values_per_param"] for r in rs)
+        row = dict(
+            task=task,
+            arch=arch,
+            n=len(rs),
+            metric=metric,
+            adam=adam,
+            muon=muon,
+            gain=gain,
+            values_per_param=ratio,
+            rank_adam=ranks["adam"],
+            rank_muon=ranks["muon"],
+            time_ratio=time_ratio,
+        )
+        rows.append(row)
+        lines.append(
+            f"| {task} | {arch} | {len(rs)} | {ratio:.1f} | {metric} | {_mean_std(adam)} | {_mean_std(muon)} "
+            f"| {_mean_std(gain)} | {ranks['adam']:.1f} → {ranks['muon']:.1f} | {time_ratio:.2f} |"
+        )
+    return "\n".join(lines) + "\n", rows
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    """Per-row grouped bars (Adam, Muon; mean ± std) and the gain."""
+    fig, axes = new_figure(1, 2, size=(max(6, 0.9 * len(rows) + 3), 3.4))
+    labels = [f"{r['task']}\n{r['arch']}" for r in rows]
+    x = np.arange(len(rows))
+    for k, name in enumerate(OPTIMIZERS):
+        vals = [r[name] for r in rows]
+        axes[0, 0].bar(
+            x + (k - 0.5) * 0.4,
+            [np.mean(v) for v in vals],
+            0.4,
+            yerr=[np.std(v) for v in vals],
+            label=name,
+            color=OPTIMIZER_COLORS[name],
+        )
+    axes[0, 0].set(xticks=x, ylabel="primary metric (PSNR dB / SNR dB)", title="Adam vs Muon")
+    axes[0, 0].set_xticklabels(labels, fontsize=7)
+    axes[0, 0].legend()
+    axes[0, 1].bar(
+        x, [np.mean(r["gain"]) for r in rows], yerr=[np.std(r["gain"]) for r in rows], color="tab:red"
+    )
+    axes[0, 1].axhline(0, color="k", linewidth=0.5)
+    axes[0, 1].set(xticks=x, ylabel="Muon − Adam (dB)", title="gain")
+    axes[0, 1].set_xticklabels(labels, fontsize=7)
+    save_figure(fig, path)
+
+
+def main(cfg: QualityConfig) -> dict:
+    console = Console()
+    profile = PROFILES[cfg.profile]
+    plan: list[tuple[str, list[str]]] = []
+    for image in cfg.images:
+        for arch in cfg.archs:
+            plan.append(
+                (
+                    "image",
+                    ["--image", str(image), "--arch", arch, *profile.image_args, *shlex.split(cfg.extra)],
+                )
+            )
+    for task in cfg.tasks:
+        if task not in TASKS:
+            console.print(f"[yellow]{task}: not registered in muon-fit here, skipped")
+            continue
+        plan.append((task, [*profile.task_args.get(task, ()), *shlex.split(cfg.extra)]))
+    runs, start = [], time.perf_counter()
+    for i, (task, args) in enumerate(plan, 1):
+        console.print(f"[bold][{i}/{len(plan)}][/] {task} {' '.join(args)}")
+        runs.append(run_pair(task, args, cfg.device))
+        r = runs[-1]
+        m = r["primary_metric"]
+        console.print(
+            f"    adam {r['runs']['adam']['metrics'][m]:.2f}  muon {r['runs']['muon']['metrics'][m]:.2f} "
+            f"({m}; values/params {r['values_per_param']:.1f})"
+        )
+    table, rows = summarize(runs)
+    total = time.perf_counter() - start
+    hw = hardware()
+    header = (
+        f"Profile `{cfg.profile}` on {hw['processor']} ({hw['threads']} threads, torch {hw['torch']}"
+        f"{', ' + hw['gpu'] if 'gpu' in hw else ''}), {total / 60:.1f} min.\n\n"
+    )
+    atomic_write_bytes(cfg.output_dir / "results.md", (header + table).encode())
+    write_json(
+        cfg.output_dir / "results.json",
+        {"profile": cfg.profile, "hardware": hw, "minutes": total / 60, "summary": rows, "runs": runs},
+    )
+    figure(rows, cfg.output_dir / "quality.png")
+    console.print(header + table)
+    console.print(f"wrote {cfg.output_dir}/results.json, results.md, quality.png")
+    return {"rows": rows, "runs": runs}
+
+
+if __name__ == "__main__":
+    main(tyro.cli(QualityConfig))
