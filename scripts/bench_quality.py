@@ -148,7 +148,8 @@ def summarize(runs: list[dict]) -> tuple[str, list[dict]]:
     rows, lines = (
         [],
         [
-            "| task | arch | n | values/params | metric | Adam | Muon | Muon − Adam | stable rank Adam → Muon | time Muon/Adam |",
+            "| task | arch | n | values/params | metric | Adam | Muon | Muon − Adam "
+            "| stable rank Adam → Muon | time Muon/Adam |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ],
     )

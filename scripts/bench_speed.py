@@ -271,10 +271,12 @@ def main(cfg: SpeedConfig) -> dict:
             ttq = time_to_quality(cfg)
             results["ttq"] = ttq
             console.print(
-                f"time to quality ({Path(ttq['image']).name} /{ttq['downscale']}, relu 5×{ttq['width']}): Adam final "
-                f"PSNR {ttq['adam_final_psnr']:.2f} dB after {ttq['steps']} steps ({ttq['adam_total_seconds']:.1f} s); "
+                f"time to quality ({Path(ttq['image']).name} /{ttq['downscale']}, relu 5×{ttq['width']}): "
+                f"Adam final PSNR {ttq['adam_final_psnr']:.2f} dB after {ttq['steps']} steps "
+                f"({ttq['adam_total_seconds']:.1f} s); "
                 f"Muon reaches it at step {ttq['muon_step_to_adam_final']} "
-                f"({ttq['muon_seconds_to_adam_final'] or float('nan'):.1f} s), final {ttq['muon_final_psnr']:.2f} dB"
+                f"({ttq['muon_seconds_to_adam_final'] or float('nan'):.1f} s), "
+                f"final {ttq['muon_final_psnr']:.2f} dB"
             )
     write_json(cfg.output, results)
     console.print(f"wrote {cfg.output}")
