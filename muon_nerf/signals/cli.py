@@ -11,6 +11,7 @@ import sys
 import tyro
 
 from muon_nerf.errors import run_cli
+from muon_nerf.presets import load_preset, pop_preset
 from muon_nerf.signals.image import ImageTask
 from muon_nerf.signals.run import TaskConfig, execute
 
@@ -20,8 +21,11 @@ TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
 
 
 def parse(task: str, args: list[str] | None = None) -> TaskConfig:
-    """Parse one task's flags (what ``scripts/fit_<task>.py`` uses)."""
-    return tyro.cli(TASKS[task], args=args, config=TYRO_CONFIG, prog=f"muon-fit {task}")
+    """Parse one task's flags (what ``scripts/fit_<task>.py`` uses). ``--preset FILE`` (written by
+    ``muon-sweep``) replaces the defaults; flags given with it still override the preset."""
+    args, preset = pop_preset(sys.argv[1:] if args is None else list(args))
+    default = load_preset(preset, task, TASKS[task]) if preset else None
+    return tyro.cli(TASKS[task], args=args, default=default, config=TYRO_CONFIG, prog=f"muon-fit {task}")
 
 
 def main(task: str, args: list[str] | None = None) -> None:
@@ -32,7 +36,8 @@ def entrypoint() -> None:
     argv = sys.argv[1:]
     if not argv or argv[0] not in TASKS:
         if argv and argv[0] in ("-h", "--help"):
-            print(f"usage: muon-fit {{{','.join(TASKS)}}} [FLAGS]   (muon-fit <task> --help for flags)")
+            tasks = ",".join(TASKS)
+            print(f"usage: muon-fit {{{tasks}}} [--preset FILE] [FLAGS]   (muon-fit <task> --help for flags)")
             return
         print(
             f"error: first argument must be a task: {', '.join(TASKS)}; got {argv[0] if argv else 'nothing'}",

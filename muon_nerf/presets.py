@@ -1,0 +1,106 @@
+"""Preset files: a task's whole configuration as JSON, reusable as ``muon-fit <task> --preset FILE``.
+
+``muon-sweep`` writes one per optimizer (its best trial); any flag given after ``--preset``
+still overrides the preset's value, because the preset only replaces tyro's defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from muon_nerf.errors import InputError
+from muon_nerf.io import write_json
+
+PRESET_FORMAT = "muon-nerf-preset/1"
+RUN_ONLY = ("output_dir", "run_name", "compare", "print_split")
+"""Fields that describe one run rather than a configuration: never saved in a preset."""
+
+T = TypeVar("T")
+
+
+def save_preset(path: Path, task: str, cfg: Any, optimizer: str, source: dict | None = None) -> None:
+    """Write ``cfg`` (a task config dataclass) minus its run-only fields, with its provenance."""
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUN_ONLY}
+    config["optim"]["optimizer"] = optimizer
+    write_json(
+        path,
+        {"format": PRESET_FORMAT, "task": task, "optimizer": optimizer, "config": config, "source": source},
+    )
+
+
+def load_preset(path: Path, task: str, cls: type[T]) -> T:
+    """The task config ``cls()`` with every value the preset sets; refuses other tasks' presets."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"preset not found: {path}")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"cannot read preset {path}: {err}") from None
+    if not isinstance(data, dict) or data.get("format") != PRESET_FORMAT:
+        raise InputError(f'{path} is not a muon-nerf preset (expected "format": "{PRESET_FORMAT}")')
+    if data.get("task") != task:
+        raise InputError(f"preset {path} is for task {data.get('task')!r}, not {task!r}")
+    return _merge(cls(), data.get("config") or {}, path, "")
+
+
+def pop_preset(args: list[str]) -> tuple[list[str], Path | None]:
+    """Remove ``--preset FILE`` / ``--preset=FILE`` from ``args`` (tyro never sees it)."""
+    rest, preset, i = [], None, 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--preset":
+            if i + 1 >= len(args):
+                raise InputError("--preset needs a file: --preset FILE")
+            preset, i = Path(args[i + 1]), i + 2
+            continue
+        if arg.startswith("--preset="):
+            preset = Path(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, preset
+
+
+def _merge(default: Any, values: dict, path: Path, where: str) -> Any:
+    """``dataclasses.replace(default, **values)``, recursing into nested configs and restoring
+    the types JSON loses (``Path``, tuples, floats written as integers)."""
+    if not isinstance(values, dict):
+        raise InputError(f"preset {path}: {where or 'config'} must be an object, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(default) if f.init}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise InputError(
+            f"preset {path}: unknown setting(s) {', '.join(where + k for k in unknown)} "
+            f"for {type(default).__name__}"
+        )
+    hints = typing.get_type_hints(type(default))
+    changes = {}
+    for name, value in values.items():
+        current = getattr(default, name)
+        if dataclasses.is_dataclass(current):
+            changes[name] = _merge(current, value, path, f"{where}{name}.")
+        else:
+            changes[name] = _coerce(hints[name], current, value, path, where + name)
+    return dataclasses.replace(default, **changes)
+
+
+def _coerce(hint: Any, current: Any, value: Any, path: Path, name: str) -> Any:
+    if value is None:
+        return None
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if Path in options and isinstance(value, str):
+        return Path(value)
+    if isinstance(value, list) and any(o is tuple or typing.get_origin(o) is tuple for o in options):
+        return tuple(value)
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    scalar = (bool, int, float, str)
+    if isinstance(current, scalar) and isinstance(value, scalar) and type(current) is not type(value):
+        raise InputError(f"preset {path}: {name} must be {type(current).__name__}, got {value!r}")
+    return value

@@ -1,0 +1,302 @@
+"""Running a sweep on Ray Tune and writing its outputs.
+
+The same code runs on one machine (a local Ray runtime, one trial per core) and on a cluster
+(``--address``): each trial is a Tune trial calling ``trial.run_trial``, which calls the CLI's
+``fit_one``. Outputs appear atomically under ``outputs/<task>/<run>/`` like every other run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
+from ray.tune.schedulers import ASHAScheduler
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from muon_nerf.io import default_run_name, staged_dir, write_json
+from muon_nerf.presets import save_preset
+from muon_nerf.signals.base import Signal
+from muon_nerf.signals.run import TaskConfig, config_dict, hardware
+from muon_nerf.sweep.config import SweepConfig, trial_points
+from muon_nerf.sweep.report import TrialRecord, best_trials, heatmap, is_better, trial_table, write_csv
+from muon_nerf.sweep.trial import Mode, metric_mode, run_trial
+
+
+@dataclass
+class SweepResult:
+    records: list[TrialRecord]
+    best: dict[str, TrialRecord]
+    run_dir: Path
+    primary: str
+    mode: Mode
+    tune_seconds: float
+    """Wall time of the trials (Ray startup excluded)."""
+    concurrency: int
+    """The most trials that could run at once."""
+
+
+def _trainable(config: dict, base: TaskConfig, signal: Signal, threads: int) -> None:
+    """A Tune function trainable: every evaluation is reported, then the final result."""
+    final = run_trial(config["point"], base, signal, threads, report=tune.report)
+    tune.report(final)
+
+
+class _ProgressCallback(tune.Callback):
+    """A rich progress bar in the driver: trials finished, running, failed and the best so far."""
+
+    def __init__(self, progress: Progress, task_id: int, primary: str, mode: Mode) -> None:
+        self.progress, self.task_id, self.primary, self.mode = progress, task_id, primary, mode
+        self.running: set[str] = set()
+        self.failed = 0
+        self.best: dict[str, float] = {}
+
+    def __getstate__(self) -> dict:
+        # Tune pickles its callbacks with the experiment state; a live progress bar cannot be.
+        return {**self.__dict__, "progress": None}
+
+    def _update(self, advance: int = 0) -> None:
+        if self.progress is None:
+            return
+        best = "  ".join(f"{k} {v:.2f}" for k, v in sorted(self.best.items()))
+        status = f"{len(self.running)} running, {self.failed} failed  best {self.primary}: {best or '—'}"
+        self.progress.update(self.task_id, advance=advance, status=status)
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:  # noqa: ANN001 - Tune hook
+        self.running.add(trial.trial_id)
+        self._update()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:  # noqa: ANN001
+        value, opt = result.get(self.primary), trial.config["point"]["optimizer"]
+        if result.get("status") == "failed":
+            self.failed += 1
+        elif value is not None and math.isfinite(value):
+            if opt not in self.best or is_better(value, self.best[opt], self.mode):
+                self.best[opt] = value
+        self._update()
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:  # noqa: ANN001
+        self.running.discard(trial.trial_id)
+        self._update(advance=1)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:  # noqa: ANN001
+        self.running.discard(trial.trial_id)
+        self.failed += 1
+        self._update(advance=1)
+
+
+def _record(point: dict, metrics: dict, error: Exception | None, primary: str) -> TrialRecord:
+    """What one Tune result means: an exception is ``error``; a last report still ``running``
+    means the scheduler stopped the trial early."""
+    status = "error" if error is not None else metrics.get("status", "error")
+    if status == "running":
+        status = "stopped"
+    numbers = {
+        k: float(v)
+        for k, v in metrics.items()
+        if k not in AUTO_RESULT_KEYS
+        and k not in ("step", "seconds", "wall_seconds", "done")
+        and isinstance(v, (int, float))
+        and not isinstance(v, bool)
+    }
+    value = numbers.pop(primary, math.nan)
+    message = metrics.get("error", "")
+    if error is not None:
+        text = str(error).strip()
+        message = text.splitlines()[-1] if text else type(error).__name__
+    return TrialRecord(
+        index=point["index"],
+        optimizer=point["optimizer"],
+        lr=point["lr"],
+        muon_lr=point["muon_lr"],
+        status=status,
+        value=value,
+        step=int(metrics.get("step", 0)),
+        metrics=numbers,
+        error=message,
+    )
+
+
+QUIET_TUNE = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+"""Tune's new console output prints a banner even at ``verbose=0`` (the legacy one is silent), and
+its TensorBoard logger warns about the -inf of failed trials; the sweep writes its own outputs."""
+
+
+@contextmanager
+def _quiet_tune() -> Iterator[None]:
+    previous = {k: os.environ.get(k) for k in QUIET_TUNE}
+    os.environ.update(QUIET_TUNE)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _start_ray(cfg: SweepConfig) -> bool:
+    """Attach to ``--address`` or start a local runtime; True when this call started it."""
+    if ray.is_initialized():
+        return False
+    if cfg.address:
+        ray.init(address=cfg.address, logging_level=logging.WARNING, log_to_driver=False)
+    else:
+        ray.init(
+            num_cpus=cfg.num_cpus,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
+    return True
+
+
+def tune_trials(
+    cfg: SweepConfig, base: TaskConfig, signal: Signal, points: list[dict], console: Console
+) -> tuple[list[TrialRecord], float, int]:
+    """Run every point as a Tune trial. Returns (records, wall seconds, concurrency)."""
+    primary, mode = signal.primary_metric, metric_mode(signal)
+    started = _start_ray(cfg)
+    storage = Path(tempfile.mkdtemp(prefix="muon-sweep-ray-"))
+    try:
+        cpus = ray.cluster_resources().get("CPU", 1)
+        slots = max(1, int(cpus // cfg.cpus_per_trial))
+        concurrency = min(slots, cfg.max_concurrent or slots, len(points))
+        threads = int(max(1, cfg.cpus_per_trial))
+        trainable = tune.with_resources(
+            tune.with_parameters(_trainable, base=base, signal=signal, threads=threads),
+            {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial},
+        )
+        scheduler = None
+        if cfg.asha:
+            steps = base.fit.steps
+            scheduler = ASHAScheduler(
+                time_attr="step",
+                max_t=steps,
+                grace_period=cfg.grace_steps or max(min(base.fit.eval_every, steps), steps // 4),
+                reduction_factor=cfg.reduction_factor,
+            )
+        with Progress(
+            TextColumn("[bold]sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task_id = progress.add_task("sweep", total=len(points), status="starting Ray trials")
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"point": tune.grid_search(points)},
+                tune_config=tune.TuneConfig(
+                    metric=primary,
+                    mode=mode,
+                    scheduler=scheduler,
+                    max_concurrent_trials=cfg.max_concurrent,
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name="sweep",
+                    storage_path=str(storage),
+                    verbose=0,
+                    callbacks=[_ProgressCallback(progress, task_id, primary, mode)],
+                    failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                ),
+            )
+            t0 = time.perf_counter()
+            with _quiet_tune():
+                grid = tuner.fit()
+            seconds = time.perf_counter() - t0
+        records = [_record(r.config["point"], r.metrics or {}, r.error, primary) for r in grid]
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+        if started:
+            ray.shutdown()
+    return sorted(records, key=lambda r: r.index), seconds, concurrency
+
+
+def run_sweep(task: str, base: TaskConfig, cfg: SweepConfig, console: Console | None = None) -> SweepResult:
+    """Check the flags, load the signal once, run the trials, write table, presets and heat map."""
+    console = console or Console()
+    base.check()
+    cfg.check()
+    if base.fit.device.startswith("cuda") and cfg.gpus_per_trial <= 0:
+        raise ValueError("--device cuda needs --gpus-per-trial > 0 so Ray gives each trial a GPU")
+    signal = base.signal()
+    points = trial_points(cfg)
+    primary, mode = signal.primary_metric, metric_mode(signal)
+    run_dir = base.output_dir / signal.task / (base.run_name or default_run_name("sweep"))
+    console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
+    console.print(f"sweep: {len(points)} trials of {base.fit.steps} steps, {primary} ({mode})")
+    records, seconds, concurrency = tune_trials(cfg, base, signal, points, console)
+    best = best_trials(records, mode)
+    net = base.field
+    title = f"{task} sweep: {len(records)} trials, {net.arch} {net.num_layers}×{net.width}"
+    with staged_dir(run_dir) as stage:
+        write_csv(stage / "trials.csv", records, primary)
+        heatmap(records, primary, mode, stage / "heatmap.png", title)
+        for name, rec in best.items():
+            save_preset(
+                stage / f"preset-{name}.json",
+                task,
+                _with_lrs(base, rec),
+                name,
+                source={"sweep": str(run_dir), "trial": rec.index, primary: rec.value, "mode": mode},
+            )
+        write_json(
+            stage / "sweep.json",
+            {
+                "task": task,
+                "signal": signal.describe(),
+                "primary_metric": primary,
+                "mode": mode,
+                "sweep": dataclasses.asdict(cfg),
+                "config": config_dict(base),
+                "hardware": hardware(),
+                "tune_seconds": seconds,
+                "concurrency": concurrency,
+                "trials": [dataclasses.asdict(r) for r in records],
+                "best": {k: dataclasses.asdict(v) for k, v in best.items()},
+            },
+        )
+    result = SweepResult(records, best, run_dir, primary, mode, seconds, concurrency)
+    console.print(trial_table(records, primary, mode, title))
+    console.print(closing_note(task, result))
+    return result
+
+
+def _with_lrs(base: TaskConfig, rec: TrialRecord) -> TaskConfig:
+    optim = dataclasses.replace(base.optim, optimizer=rec.optimizer, lr=rec.lr)
+    if rec.muon_lr is not None:
+        optim = dataclasses.replace(optim, muon_lr=rec.muon_lr)
+    return dataclasses.replace(base, optim=optim)
+
+
+def closing_note(task: str, result: SweepResult) -> str:
+    """Best config per optimizer with its metric, the wall time and how to reuse the presets."""
+    failed = sum(r.status in ("failed", "error") for r in result.records)
+    stopped = sum(r.status == "stopped" for r in result.records)
+    lines = [
+        f"{len(result.records)} trials ({failed} failed, {stopped} stopped early) in "
+        f"{result.tune_seconds:.1f} s wall with up to {result.concurrency} concurrent trial(s)"
+    ]
+    for name, rec in sorted(result.best.items()):
+        lines.append(f"best {name}: {rec.flags()}  →  {result.primary} {rec.value:.3f}")
+        lines.append(f"  muon-fit {task} --preset {result.run_dir / f'preset-{name}.json'}")
+    if not result.best:
+        lines.append("no trial finished: lower the learning-rate ranges")
+    lines.append(f"outputs: {result.run_dir} (trials.csv, heatmap.png, sweep.json, preset-*.json)")
+    return "\n".join(lines)

@@ -1,0 +1,191 @@
+"""``muon-sweep``: trial points, one trial (the CLI's own fit), failed trials, presets for
+``muon-fit --preset``, the table and heat map, and whole sweeps on a local Ray runtime."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from muon_nerf.errors import InputError
+from muon_nerf.presets import load_preset, pop_preset, save_preset
+from muon_nerf.signals.cli import main as fit_main
+from muon_nerf.signals.cli import parse as fit_parse
+from muon_nerf.signals.image import ImageTask
+from muon_nerf.signals.run import fit_one
+from muon_nerf.sweep.cli import parse as sweep_parse
+from muon_nerf.sweep.config import SweepConfig, trial_points
+from muon_nerf.sweep.report import TrialRecord, best_trials, heatmap, trial_table
+from muon_nerf.sweep.trial import metric_mode, run_trial, trial_config
+from tests.conftest import make_test_image
+
+TINY = ["--width", "16", "--num-layers", "3", "--steps", "30", "--eval-every", "10", "--rank-every", "10"]
+
+
+@pytest.fixture
+def png(tmp_path):
+    path = tmp_path / "tiny.png"
+    Image.fromarray((make_test_image(16, 16) * 255 + 0.5).astype(np.uint8)).save(path)
+    return path
+
+
+def test_grid_is_adam_row_plus_muon_grid_log_spaced_and_random_is_reproducible():
+    cfg = SweepConfig(grid="3x2", lr_range=(1e-4, 1e-2), muon_lr_range=(1e-2, 1.0))
+    points = trial_points(cfg)
+    adam = [p for p in points if p["optimizer"] == "adam"]
+    muon = [p for p in points if p["optimizer"] == "muon"]
+    np.testing.assert_allclose([p["lr"] for p in adam], [1e-4, 1e-3, 1e-2], rtol=1e-12)
+    assert all(p["muon_lr"] is None for p in adam)
+    assert len(muon) == 6
+    np.testing.assert_allclose(sorted({p["muon_lr"] for p in muon}), [1e-2, 1.0], rtol=1e-12)
+    assert [p["index"] for p in points] == list(range(9))
+    assert len(trial_points(SweepConfig(grid="2", optimizers=("muon",)))) == 4
+
+    rnd = SweepConfig(search="random", random_trials=5, lr_range=(1e-4, 1e-2), sweep_seed=3)
+    drawn = trial_points(rnd)
+    assert drawn == trial_points(rnd) and len(drawn) == 10
+    assert all(1e-4 <= p["lr"] <= 1e-2 for p in drawn)
+    assert all(1e-2 <= p["muon_lr"] <= 1.0 for p in drawn if p["optimizer"] == "muon")
+    for bad in (SweepConfig(grid="3by3"), SweepConfig(lr_range=(1e-2, 1e-4)), SweepConfig(max_concurrent=0)):
+        with pytest.raises(ValueError):
+            bad.check()
+
+
+def test_sweep_flags_and_task_flags_share_one_command_line(png):
+    task, sweep = sweep_parse(
+        "image", ["--image", str(png), *TINY, "--grid", "2x3", "--lr-range", "1e-3", "1e-1", "--asha"]
+    )
+    assert isinstance(task, ImageTask) and task.fit.steps == 30 and task.field.width == 16
+    assert sweep.grid_shape() == (2, 3) and sweep.lr_range == (1e-3, 1e-1) and sweep.asha
+
+
+def test_trial_is_the_cli_fit_and_a_diverging_trial_is_failed(png):
+    base = fit_parse("image", ["--image", str(png), *TINY, "--no-progress"])
+    signal = base.signal()
+    ok = run_trial({"optimizer": "muon", "lr": 3e-3, "muon_lr": 0.05}, base, signal)
+    direct = fit_one(signal, trial_config(base, {"optimizer": "muon", "lr": 3e-3, "muon_lr": 0.05}), "muon")
+    assert ok["status"] == "ok"
+    assert ok["psnr"] == pytest.approx(direct.metrics["psnr"], abs=1e-4)
+
+    reports = []
+    bad = run_trial({"optimizer": "adam", "lr": 1e30, "muon_lr": None}, base, signal, report=reports.append)
+    assert bad["status"] == "failed" and "loss became" in bad["error"]
+    assert bad["psnr"] == -math.inf  # ranked last by Tune's scheduler and never chosen as best
+    assert metric_mode(signal) == "max"
+
+
+def test_preset_round_trip_through_muon_fit(tmp_path, png, capsys):
+    cfg = fit_parse(
+        "image",
+        ["--image", str(png), "--arch", "siren", "--omega", "25", "--lr", "2e-3", "--muon-lr", "0.07"]
+        + ["--steps", "123", "--batch-size", "50", "--downscale", "2", "--run-name", "x"],
+    )
+    path = tmp_path / "preset.json"
+    save_preset(path, "image", cfg, "muon", source={"psnr": 30.0})
+    loaded = fit_parse("image", ["--preset", str(path)])
+    assert loaded.field == cfg.field and loaded.fit == cfg.fit and loaded.data == cfg.data
+    assert loaded.optim == cfg.optim and loaded.run_name is None  # run-only fields are not saved
+    over = fit_parse("image", [f"--preset={path}", "--steps", "7", "--optimizer", "adam"])
+    assert over.fit.steps == 7 and over.optim.optimizer == "adam" and over.optim.muon_lr == 0.07
+    assert pop_preset(["--a", "--preset", "f", "--b"]) == (["--a", "--b"], Path("f"))
+
+    data = json.loads(path.read_text())
+    data["config"]["fit"]["stepz"] = 1
+    (tmp_path / "typo.json").write_text(json.dumps(data))
+    (tmp_path / "other.json").write_text(json.dumps({**json.loads(path.read_text()), "task": "audio"}))
+    for name, message in (
+        ("typo.json", "unknown setting"),
+        ("other.json", "for task 'audio'"),
+        ("nope", "not found"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            fit_main("image", ["--preset", str(tmp_path / name)])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    with pytest.raises(InputError, match="fit.steps must be int"):
+        data["config"]["fit"] = {"steps": "many"}
+        (tmp_path / "bad.json").write_text(json.dumps(data))
+        load_preset(tmp_path / "bad.json", "image", ImageTask)
+
+
+def test_table_best_and_heat_map_mark_failed_and_stopped_trials(tmp_path):
+    def rec(i, opt, lr, mlr, status, value):
+        return TrialRecord(i, opt, lr, mlr, status, value, step=30, metrics={"ssim": 0.5}, error="")
+
+    records = [
+        rec(0, "adam", 1e-3, None, "ok", 20.0),
+        rec(1, "adam", 1e-2, None, "failed", -math.inf),
+        rec(2, "muon", 1e-3, 0.1, "ok", 25.0),
+        rec(3, "muon", 1e-2, 0.1, "stopped", 26.0),  # stopped early: never the best
+        rec(4, "muon", 1e-3, 1.0, "error", math.nan),
+        rec(5, "muon", 1e-2, 1.0, "ok", 24.0),
+    ]
+    best = best_trials(records, "max")
+    assert best["adam"].index == 0 and best["muon"].index == 2
+    assert best_trials(records, "min")["muon"].index == 5
+    heatmap(records, "psnr", "max", tmp_path / "heat.png", "test")
+    with Image.open(tmp_path / "heat.png") as img:
+        assert img.format == "PNG" and img.size[0] > img.size[1] > 100
+    assert trial_table(records, "psnr", "max", "t").row_count == 6
+
+
+# --- whole sweeps on a local Ray runtime (skipped without the [sweep] extra) ---------------------
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    ray = pytest.importorskip("ray", reason="muon-sweep needs the [sweep] extra (ray[tune])")
+    pytest.importorskip("ray.tune", reason="muon-sweep needs the [sweep] extra (ray[tune])")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _rows(run_dir) -> list[dict]:
+    with open(run_dir / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_grid_sweep_writes_table_presets_and_heat_map(ray_runtime, png, tmp_path):
+    from muon_nerf.sweep.cli import main
+
+    args = ["--image", str(png), *TINY, "--grid", "2x2", "--lr-range", "1e-3", "1e-2"]
+    result = main("image", args + ["--muon-lr-range", "1e-2", "1e-1", "--output-dir", str(tmp_path)])
+    run_dir = result.run_dir
+    rows = _rows(run_dir)
+    assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
+    assert sorted({r["optimizer"] for r in rows}) == ["adam", "muon"]
+    with Image.open(run_dir / "heatmap.png") as img:
+        assert img.format == "PNG"
+    summary = json.loads((run_dir / "sweep.json").read_text())
+    assert len(summary["trials"]) == 6 and summary["concurrency"] == 2
+
+    for opt in ("adam", "muon"):
+        best_row = max((r for r in rows if r["optimizer"] == opt), key=lambda r: float(r["psnr"]))
+        cfg = fit_parse("image", ["--preset", str(run_dir / f"preset-{opt}.json")])
+        assert cfg.optim.optimizer == opt and cfg.optim.lr == pytest.approx(float(best_row["lr"]))
+        if opt == "muon":
+            assert cfg.optim.muon_lr == pytest.approx(float(best_row["muon_lr"]))
+        # The preset reproduces its trial: same seed, same data, same fit function.
+        rerun = fit_one(cfg.signal(), trial_config(cfg, {"optimizer": opt, "lr": cfg.optim.lr}), opt)
+        assert rerun.metrics["psnr"] == pytest.approx(float(best_row["psnr"]), abs=0.05)
+
+
+def test_diverging_trials_are_recorded_failed_and_the_sweep_finishes(ray_runtime, png, tmp_path):
+    from muon_nerf.sweep.cli import main
+
+    args = ["--image", str(png), *TINY, "--optimizers", "adam", "--grid", "2x1", "--lr-range", "1e-3", "1e30"]
+    result = main("image", args + ["--asha", "--output-dir", str(tmp_path), "--run-name", "div"])
+    by_lr = {r.lr: r for r in result.records}
+    assert by_lr[1e30].status == "failed" and "loss became" in by_lr[1e30].error
+    assert by_lr[1e-3].status == "ok" and result.best["adam"] is by_lr[1e-3]
+    rows = _rows(tmp_path / "image" / "div")
+    assert {r["status"] for r in rows} == {"ok", "failed"}
+    assert (tmp_path / "image" / "div" / "preset-adam.json").is_file()
+    assert (tmp_path / "image" / "div" / "heatmap.png").is_file()
