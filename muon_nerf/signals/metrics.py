@@ -53,3 +53,21 @@ def ssim(pred: Tensor, target: Tensor, data_range: float = 1.0) -> float:
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
     return float(s.mean())
+
+
+def snr(pred: Tensor, target: Tensor) -> float:
+    """Signal-to-noise ratio ``10 log10(Σ target² / Σ (target − pred)²)`` in dB (audio)."""
+    t, p = target.double().flatten(), pred.double().flatten()
+    err = float(torch.sum((t - p) ** 2))
+    return math.inf if err == 0 else 10 * math.log10(float(torch.sum(t**2)) / err)
+
+
+def si_snr(pred: Tensor, target: Tensor) -> float:
+    """Scale-invariant SNR (Le Roux et al. 2019) in dB: both signals made zero-mean, the target
+    scaled by the optimal ``α = ⟨pred, target⟩ / ‖target‖²``, so a fit that is right up to gain
+    scores as well as an exact one."""
+    t, p = target.double().flatten(), pred.double().flatten()
+    t, p = t - t.mean(), p - p.mean()
+    projection = (torch.dot(p, t) / torch.dot(t, t)) * t
+    err = float(torch.sum((p - projection) ** 2))
+    return math.inf if err == 0 else 10 * math.log10(float(torch.sum(projection**2)) / err)
