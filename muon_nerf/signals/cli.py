@@ -12,10 +12,13 @@ import tyro
 
 from muon_nerf.errors import run_cli
 from muon_nerf.presets import load_preset, pop_preset
+from muon_nerf.signals.audio import AudioTask
+from muon_nerf.signals.ct import CTTask
 from muon_nerf.signals.image import ImageTask
 from muon_nerf.signals.run import TaskConfig, execute
+from muon_nerf.signals.sisr import SISRTask
 
-TASKS: dict[str, type[TaskConfig]] = {"image": ImageTask}
+TASKS: dict[str, type[TaskConfig]] = {"image": ImageTask, "audio": AudioTask, "ct": CTTask, "sisr": SISRTask}
 
 TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
 
