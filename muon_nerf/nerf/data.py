@@ -1,0 +1,146 @@
+"""Small Blender-format scenes for smoke runs and tests.
+
+``write_sphere_scene`` ray-traces a sphere coloured by its normal into RGBA views with
+train/val/test transforms (no data needed); ``write_blender_subset`` keeps a few views of a real
+Blender scene (e.g. nerf_synthetic/lego) downscaled, which is what a CPU smoke run can afford.
+Both write the folder atomically. ``python -m muon_nerf.nerf.data --help`` runs either.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import tyro
+from PIL import Image
+
+from muon_nerf.errors import InputError, run_cli
+from muon_nerf.io import staged_dir, write_json
+
+SPLITS = ("train", "val", "test")
+CAMERA_ANGLE_X = 0.6911112070083618
+"""nerf_synthetic's horizontal field of view."""
+
+
+def look_at(position: np.ndarray) -> np.ndarray:
+    """Blender/OpenGL camera-to-world (camera looks down its −z, y up) looking at the origin."""
+    back = np.asarray(position, dtype=float)
+    back = back / np.linalg.norm(back)
+    right = np.cross([0.0, 0.0, 1.0], back)
+    right = right / np.linalg.norm(right)
+    up = np.cross(back, right)
+    c2w = np.eye(4)
+    c2w[:3, :3] = np.stack([right, up, back], axis=1)
+    c2w[:3, 3] = position
+    return c2w
+
+
+def render_sphere(c2w: np.ndarray, size: int, radius: float = 0.8) -> np.ndarray:
+    """RGBA uint8 view of a sphere at the origin, coloured ``(n + 1)/2``, transparent background;
+    pixel centres and focal length as nerfstudio's Blender parser and camera model expect."""
+    focal = 0.5 * size / math.tan(0.5 * CAMERA_ANGLE_X)
+    v, u = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5, indexing="ij")
+    dirs_cam = np.stack([(u - size / 2) / focal, -(v - size / 2) / focal, -np.ones_like(u)], -1)
+    dirs = dirs_cam @ c2w[:3, :3].T
+    dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
+    origin = c2w[:3, 3]
+    b = dirs @ origin
+    disc = b**2 - (origin @ origin - radius**2)
+    hit = disc > 0
+    t = -b - np.sqrt(np.where(hit, disc, 0.0))
+    normal = (origin + t[..., None] * dirs) / radius
+    rgba = np.zeros((size, size, 4))
+    rgba[..., :3] = np.where(hit[..., None], (normal + 1) / 2, 0.0)
+    rgba[..., 3] = hit
+    return (rgba * 255).round().astype(np.uint8)
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _write_split(
+    root: Path, split: str, frames: list[tuple[str, np.ndarray, np.ndarray]], camera_angle_x: float
+) -> None:
+    """frames: (name, RGBA image, camera-to-world) → ``<split>/<name>.png`` + transforms json."""
+    (root / split).mkdir(parents=True, exist_ok=True)
+    entries = []
+    for name, image, c2w in frames:
+        (root / split / f"{name}.png").write_bytes(_png(image))
+        entries.append({"file_path": f"./{split}/{name}", "transform_matrix": np.asarray(c2w).tolist()})
+    write_json(root / f"transforms_{split}.json", {"camera_angle_x": camera_angle_x, "frames": entries})
+
+
+def write_sphere_scene(out: Path, size: int = 32, views: dict[str, int] | None = None) -> Path:
+    """A Blender-format sphere scene; ``views`` per split (default 6 train, 2 val, 2 test)."""
+    views = views or {"train": 6, "val": 2, "test": 2}
+    with staged_dir(out) as stage:
+        for s, split in enumerate(SPLITS):
+            frames = []
+            for i in range(views[split]):
+                azimuth = 2 * math.pi * (i + 0.37 * s) / views[split]
+                elevation = 0.5 + 0.3 * math.sin(3 * i + s)
+                position = 4.0 * np.array(
+                    [
+                        math.cos(elevation) * math.cos(azimuth),
+                        math.cos(elevation) * math.sin(azimuth),
+                        math.sin(elevation),
+                    ]
+                )
+                c2w = look_at(position)
+                frames.append((f"r_{i}", render_sphere(c2w, size), c2w))
+            _write_split(stage, split, frames, CAMERA_ANGLE_X)
+    return out
+
+
+def write_blender_subset(src: Path, out: Path, views: int = 4, size: int = 50, eval_views: int = 1) -> Path:
+    """``views`` evenly spaced training views (``eval_views`` for val and test) of a Blender
+    scene, resized to ``size``×``size`` with their field of view unchanged."""
+    with staged_dir(out) as stage:
+        for split in SPLITS:
+            transforms = src / f"transforms_{split}.json"
+            if not transforms.is_file():
+                raise InputError(f"{transforms} not found: expected a Blender-format scene folder")
+            meta = json.loads(transforms.read_text())
+            count = views if split == "train" else eval_views
+            chosen = np.linspace(0, len(meta["frames"]) - 1, count).round().astype(int)
+            frames = []
+            for i in chosen:
+                frame = meta["frames"][i]
+                image = Image.open(src / (frame["file_path"].replace("./", "") + ".png")).convert("RGBA")
+                image = image.resize((size, size), Image.Resampling.LANCZOS)
+                frames.append((Path(frame["file_path"]).name, np.asarray(image), frame["transform_matrix"]))
+            _write_split(stage, split, frames, float(meta["camera_angle_x"]))
+    return out
+
+
+@dataclass
+class DataArgs:
+    """Write a small Blender-format scene."""
+
+    kind: tyro.conf.Positional[Literal["subset", "sphere"]]
+    out: Path
+    src: Path = Path("../shared/data/nerf_synthetic/lego")
+    """Blender scene to subsample (kind=subset)."""
+    views: int = 4
+    size: int = 50
+
+
+def main() -> None:
+    args = tyro.cli(DataArgs)
+    if args.kind == "subset":
+        out = write_blender_subset(args.src, args.out, args.views, args.size)
+    else:
+        out = write_sphere_scene(args.out, args.size, {"train": args.views, "val": 1, "test": 1})
+    print(out)
+
+
+if __name__ == "__main__":
+    run_cli(main)

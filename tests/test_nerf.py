@@ -1,0 +1,258 @@
+"""Unit tests of the nerfstudio plugin: registry, param split, optimizer/scheduler configs, field."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import tyro
+from nerfstudio.cameras.rays import RayBundle
+from nerfstudio.data.scene_box import SceneBox
+from nerfstudio.engine.optimizers import Optimizers
+from nerfstudio.engine.schedulers import CosineDecaySchedulerConfig, ExponentialDecaySchedulerConfig
+from nerfstudio.engine.trainer import TrainerConfig
+from nerfstudio.plugins.registry import discover_methods
+
+from muon_nerf.fields import FieldConfig
+from muon_nerf.method_configs import muon_nerf_adam_method, muon_nerf_method
+from muon_nerf.nerf.config import MuonNeRFModelConfig
+from muon_nerf.nerf.field import MuonNeRFField, OmegaFoldedLinear
+from muon_nerf.nerf.lpips import cached_lpips
+from muon_nerf.nerf.model import MuonNeRFModel
+from muon_nerf.nerf.optimizers import (
+    FloatCosineDecaySchedulerConfig,
+    FloatExponentialDecaySchedulerConfig,
+    MuonOptimizerConfig,
+)
+from muon_nerf.optim import MuonWithAuxAdam
+
+AABB = torch.tensor([[-1.5, -1.5, -1.5], [1.5, 1.5, 1.5]])
+TINY = dict(
+    num_layers=4, width=32, geo_feat_dim=8, head_width=16, num_coarse_samples=8, num_importance_samples=8
+)
+
+
+def tiny_model(**overrides) -> MuonNeRFModel:
+    config = MuonNeRFModelConfig(**{**TINY, **overrides})
+    return config.setup(scene_box=SceneBox(aabb=AABB), num_train_data=4)
+
+
+def test_registry_discovers_both_methods():
+    methods, descriptions = discover_methods()
+    for name, hidden in (("muon-nerf", "muon"), ("muon-nerf-adam", "adam")):
+        assert name in methods, sorted(methods)
+        assert not descriptions[name].startswith("unavailable"), descriptions[name]
+        model = methods[name].pipeline.model
+        assert isinstance(model, MuonNeRFModelConfig)
+        assert model.hidden_optimizer == hidden
+        assert model.arch == "relu_pe"
+    assert methods["muon-nerf-siren"].pipeline.model.arch == "siren"
+    assert methods["muon-nerf-finer-adam"].pipeline.model.arch == "finer"
+
+
+def test_method_configs_import_is_light_and_never_fails():
+    """Run in a fresh interpreter: what importing the entry-point module pulls in, and what
+    happens when our config module cannot be imported at all."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import muon_nerf.method_configs as m
+        heavy = ["muon_nerf.nerf.model", "muon_nerf.nerf.field", "muon_nerf.nerf.lpips",
+                 "torchmetrics", "tinycudann", "open3d"]
+        print("LOADED", [name for name in heavy if name in sys.modules])
+        for name in [k for k in sys.modules if k.startswith("muon_nerf")]:
+            del sys.modules[name]
+        sys.modules["muon_nerf.nerf.config"] = None  # makes `import muon_nerf.nerf.config` raise
+        import muon_nerf.method_configs as broken
+        print("BROKEN", broken.muon_nerf_method.config.method_name, broken.muon_nerf_method.description)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "LOADED []" in out.stdout, out.stdout
+    assert "BROKEN muon-nerf unavailable: ModuleNotFoundError" in out.stdout, out.stdout
+
+
+def _field_params(model: MuonNeRFModel) -> set[int]:
+    return {id(p) for p in model.field.parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("arch", ["relu_pe", "siren", "finer"])
+def test_param_groups_are_an_exact_partition(arch):
+    model = tiny_model(arch=arch)
+    groups = model.get_param_groups()
+    assert set(groups) == {"fields", "fields_muon"}
+    muon, adam = ({id(p) for p in groups[k]} for k in ("fields_muon", "fields"))
+    assert not muon & adam
+    assert muon | adam == _field_params(model)
+    assert len(muon) + len(adam) == len(groups["fields_muon"]) + len(groups["fields"])  # no duplicates
+    # Muon gets exactly the hidden matrices of the position MLP, nothing from the colour head
+    assert muon == {id(layer.weight) for layer in model.field.mlp_base.hidden}
+    assert all(p.ndim == 2 for p in groups["fields_muon"])
+
+
+def test_param_groups_adam_baseline_and_first_layer_option():
+    adam_only = tiny_model(hidden_optimizer="adam").get_param_groups()
+    assert set(adam_only) == {"fields"}  # the empty Muon group is omitted
+    model = tiny_model(muon_first_layer=True)
+    muon = {id(p) for p in model.get_param_groups()["fields_muon"]}
+    base = model.field.mlp_base
+    assert muon == {id(base.first.weight)} | {id(layer.weight) for layer in base.hidden}
+    two_layers = tiny_model(num_layers=2)
+    no_hidden = two_layers.get_param_groups()
+    assert set(no_hidden) == {"fields"}  # no hidden layer: no Muon group
+    assert {id(p) for p in no_hidden["fields"]} == _field_params(two_layers)
+
+
+def test_method_optimizers_build_muon_without_weight_decay():
+    config = copy.deepcopy(muon_nerf_method.config)
+    model = tiny_model()
+    optimizers = Optimizers(config.optimizers, model.get_param_groups())
+    muon = optimizers.optimizers["fields_muon"]
+    assert isinstance(muon, MuonWithAuxAdam)
+    (group,) = muon.param_groups
+    assert group["use_muon"] and group["weight_decay"] == 0.0
+    assert group["momentum"] == 0.95 and group["nesterov"] and group["ns_steps"] == 5
+    assert isinstance(optimizers.optimizers["fields"], torch.optim.Adam)
+    # the baseline's config has a Muon entry too, so flipping hidden_optimizer never breaks it
+    assert set(muon_nerf_adam_method.config.optimizers) == {"fields", "fields_muon"}
+
+
+def test_muon_lr_is_a_cli_flag():
+    config = tyro.cli(
+        TrainerConfig,
+        default=copy.deepcopy(muon_nerf_method.config),
+        args=["--optimizers.fields-muon.optimizer.lr", "0.05", "--pipeline.model.arch", "siren"],
+    )
+    assert config.optimizers["fields_muon"]["optimizer"].lr == 0.05
+    assert config.pipeline.model.arch == "siren"
+
+
+def _save_load(obj: dict, tmp_path) -> dict:
+    path = tmp_path / "state.ckpt"
+    torch.save(obj, path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (
+            FloatExponentialDecaySchedulerConfig(lr_final=1e-4, max_steps=50, warmup_steps=5),
+            ExponentialDecaySchedulerConfig(lr_final=1e-4, max_steps=50, warmup_steps=5),
+        ),
+        (
+            FloatCosineDecaySchedulerConfig(warm_up_end=5, max_steps=50),
+            CosineDecaySchedulerConfig(warm_up_end=5, max_steps=50),
+        ),
+    ],
+)
+def test_float_schedulers_match_nerfstudio_and_load_weights_only(ours, theirs, tmp_path):
+    def run(scheduler_config):
+        param = torch.nn.Parameter(torch.zeros(4, 4))
+        opt = MuonOptimizerConfig(lr=0.02).setup([param])
+        sched = scheduler_config.setup().get_scheduler(optimizer=opt, lr_init=0.02)
+        lrs = []
+        for _ in range(20):
+            param.grad = torch.ones_like(param)
+            opt.step()
+            sched.step()
+            lrs.append(opt.param_groups[0]["lr"])
+        return opt, sched, lrs
+
+    opt, sched, lrs = run(ours)
+    _, ref_sched, ref_lrs = run(theirs)
+    assert lrs == pytest.approx([float(x) for x in ref_lrs], rel=1e-12)
+    assert all(type(lr) is float for lr in lrs)
+    loaded = _save_load({"opt": opt.state_dict(), "sched": sched.state_dict()}, tmp_path)
+    assert loaded["sched"]["_last_lr"] == pytest.approx([lrs[-1]])
+    # why the float schedulers exist: nerfstudio's own leaves numpy scalars that weights_only refuses
+    with pytest.raises(Exception, match="(?i)weights_only|numpy"):
+        _save_load({"sched": ref_sched.state_dict()}, tmp_path)
+
+
+def test_field_normalizes_positions_by_the_scene_box():
+    field = MuonNeRFField(AABB, FieldConfig(arch="relu_pe", num_layers=3, width=8))
+    corners = torch.tensor([[-1.5, -1.5, -1.5], [1.5, 1.5, 1.5], [0.0, 0.75, -0.75]])
+    expected = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0], [0.0, 0.5, -0.5]])
+    torch.testing.assert_close(field.normalize(corners), expected)
+
+
+@pytest.mark.parametrize("arch", ["siren", "finer"])
+def test_omega_folding_keeps_the_function_and_sizes_muon_steps(arch):
+    """Folded and unfolded fields compute the same function; one Muon step moves the effective
+    pre-activation matrix (ω0·W) by spectral norm ``lr`` when folded and ``ω0·lr`` when not."""
+    omega, lr = 30.0, 0.01
+    cfg = FieldConfig(arch=arch, num_layers=3, width=16, omega=omega)
+    torch.manual_seed(0)
+    plain = MuonNeRFField(AABB, cfg, geo_feat_dim=4, head_width=8)
+    torch.manual_seed(0)
+    folded = MuonNeRFField(AABB, cfg, geo_feat_dim=4, head_width=8, omega_folded=True)
+    assert isinstance(folded.mlp_base.hidden[0], OmegaFoldedLinear)
+    x = torch.rand(64, 3) * 2 - 1
+    torch.testing.assert_close(folded.mlp_base(x), plain.mlp_base(x), rtol=1e-4, atol=1e-5)
+
+    def effective_step(field, scale):
+        w = field.mlp_base.hidden[0].weight
+        before = w.detach().clone() * scale
+        opt = MuonWithAuxAdam([dict(params=[w], use_muon=True, lr=lr)])
+        field.mlp_base(x).square().sum().backward()
+        opt.step()
+        return torch.linalg.matrix_norm(w.detach() * scale - before, ord=2).item()
+
+    assert effective_step(folded, 1.0) == pytest.approx(lr, rel=0.35)
+    assert effective_step(plain, omega) == pytest.approx(omega * lr, rel=0.35)
+
+
+def test_fold_omega_default_follows_hidden_optimizer():
+    assert isinstance(tiny_model(arch="siren").field.mlp_base.hidden[0], OmegaFoldedLinear)
+    assert not isinstance(
+        tiny_model(arch="siren", hidden_optimizer="adam").field.mlp_base.hidden[0], OmegaFoldedLinear
+    )
+    assert not isinstance(tiny_model().field.mlp_base.hidden[0], OmegaFoldedLinear)
+    with pytest.raises(ValueError, match="omega folding"):
+        tiny_model(fold_omega=True)
+
+
+def _rays(n: int) -> RayBundle:
+    origins = torch.tensor([[0.0, -4.0, 0.5]]).repeat(n, 1)
+    directions = torch.nn.functional.normalize(
+        torch.randn(n, 3) * 0.1 + torch.tensor([0.0, 1.0, -0.1]), dim=-1
+    )
+    return RayBundle(
+        origins=origins,
+        directions=directions,
+        pixel_area=torch.full((n, 1), 1e-4),
+        camera_indices=torch.zeros(n, 1, dtype=torch.long),
+    )
+
+
+def test_outputs_have_the_names_nerfstudio_tools_use():
+    model = tiny_model()
+    train_out = model(_rays(5))
+    for name in ("rgb", "depth", "accumulation"):
+        for suffix in ("", "_coarse", "_fine"):
+            assert train_out[name + suffix].shape[0] == 5
+    assert "normals" not in train_out  # training skips the extra backward
+    model.eval()
+    with torch.no_grad():
+        eval_out = model(_rays(5))
+    normals = eval_out["normals"]
+    assert normals.shape == (5, 3) and normals.min() >= 0 and normals.max() <= 1  # ns-export's range
+    assert not any(name.startswith("_lpips") for name in model.state_dict())
+
+
+def test_lpips_is_absent_when_weights_are_not_cached(tmp_path, monkeypatch):
+    hub_dir = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path))
+    try:
+        module, reason = cached_lpips()
+    finally:
+        torch.hub.set_dir(hub_dir)
+    assert module is None
+    assert str(tmp_path) in reason and "not cached" in reason
+    assert not any(tmp_path.rglob("*.pth"))  # nothing was downloaded

@@ -1,0 +1,194 @@
+"""End-to-end: a synthetic Blender scene trains in-process, then ns-eval / ns-render / ns-export
+work on the run from subprocesses with networking unavailable (``unshare -n`` where allowed),
+and ``ns-train --vis viewer`` serves the viewer on 127.0.0.1."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
+from PIL import Image
+
+from muon_nerf.method_configs import muon_nerf_method
+from muon_nerf.nerf.data import write_sphere_scene
+from muon_nerf.nerf.optimizers import FloatLambdaLR
+from muon_nerf.optim import MuonWithAuxAdam
+from muon_nerf.signals.metrics import psnr
+
+BIN = Path(sys.executable).parent
+MODEL = dict(
+    num_layers=4, width=32, geo_feat_dim=8, head_width=16, num_coarse_samples=16, num_importance_samples=16
+)
+MODEL_FLAGS = [f"--pipeline.model.{k.replace('_', '-')}={v}" for k, v in MODEL.items()]
+
+
+def _offline() -> list[str]:
+    """``unshare -n`` (a network namespace with no interfaces up) when this user may create one."""
+    exe = shutil.which("unshare")
+    if exe and subprocess.run([exe, "-n", "true"], capture_output=True).returncode == 0:
+        return [exe, "-n"]
+    return []
+
+
+def _ns(tool: str, *args: str, offline: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    cmd = (_offline() if offline else []) + [str(BIN / tool), *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{' '.join(cmd)}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory) -> Path:
+    return write_sphere_scene(
+        tmp_path_factory.mktemp("data") / "sphere", size=32, views={"train": 4, "val": 1, "test": 1}
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(scene, tmp_path_factory):
+    """Train the real ``muon-nerf`` config, shrunk, in this process; return (config, before, after)."""
+    config = copy.deepcopy(muon_nerf_method.config)
+    config.output_dir = tmp_path_factory.mktemp("outputs")
+    config.experiment_name, config.timestamp = "sphere", "test"
+    config.vis = "tensorboard"
+    config.machine.device_type = "cpu"
+    config.max_num_iterations = 60
+    config.steps_per_save = 1000
+    config.steps_per_eval_batch = config.steps_per_eval_image = config.steps_per_eval_all_images = 0
+    config.logging.local_writer.enable = False
+    datamanager = config.pipeline.datamanager
+    datamanager.data = scene
+    datamanager.dataparser = BlenderDataParserConfig(data=scene)
+    datamanager.train_num_rays_per_batch = datamanager.eval_num_rays_per_batch = 128
+    for key, value in MODEL.items():
+        setattr(config.pipeline.model, key, value)
+    config.optimizers["fields"]["optimizer"].lr = 5e-3  # a few dozen steps must show progress
+    for group in config.optimizers.values():
+        group["scheduler"].max_steps = config.max_num_iterations
+    config.set_timestamp()
+    config.save_config()
+
+    torch.manual_seed(0)
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    before = _test_view_psnr(trainer.pipeline.model, scene)
+    trainer.train()
+    after = _test_view_psnr(trainer.pipeline.model, scene)
+    assert isinstance(trainer.optimizers.optimizers["fields_muon"], MuonWithAuxAdam)
+    assert all(isinstance(s, FloatLambdaLR) for s in trainer.optimizers.schedulers.values())
+    return config, before, after
+
+
+def _test_view_psnr(model, scene: Path) -> float:
+    """PSNR of the in-memory model on the test view, against the PNG composited on white."""
+    outputs = BlenderDataParserConfig(data=scene).setup().get_dataparser_outputs("test")
+    rgba = torch.from_numpy(np.asarray(Image.open(outputs.image_filenames[0]), dtype=np.float32) / 255)
+    target = rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])
+    model.eval()
+    rendered = model.get_outputs_for_camera(outputs.cameras[0:1])["rgb"]
+    model.train()
+    return psnr(rendered.clamp(0, 1), target)
+
+
+def test_training_improves_and_checkpoint_loads_weights_only(trained):
+    config, before, after = trained
+    assert after > before + 1.0, (before, after)
+    (ckpt,) = sorted(config.get_checkpoint_dir().glob("step-*.ckpt"))
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert state["step"] == config.max_num_iterations - 1
+    assert set(state["optimizers"]) == {"fields", "fields_muon"}
+    assert state["optimizers"]["fields_muon"]["param_groups"][0]["use_muon"] is True
+    assert all(type(g["lr"]) is float for opt in state["optimizers"].values() for g in opt["param_groups"])
+    assert any(k.endswith("mlp_base.hidden.0.weight") for k in state["pipeline"])
+
+
+def test_ns_eval_render_export_offline(trained, tmp_path):
+    config, _, after = trained
+    config_yml = str(config.get_base_dir() / "config.yml")
+
+    _ns("ns-eval", "--load-config", config_yml, "--output-path", str(tmp_path / "eval.json"))
+    results = json.loads((tmp_path / "eval.json").read_text())["results"]
+    # the subprocess reloaded the checkpoint: same test-view PSNR as the trained model in memory
+    assert results["psnr"] == pytest.approx(after, abs=1e-3)
+    assert 0 < results["ssim"] <= 1
+
+    _ns("ns-render", "dataset", "--load-config", config_yml, "--output-path", str(tmp_path / "renders"))
+    # <split>/<output name>/<image path>, or <split>/<output name>.jpg when there is one image
+    renders = tmp_path / "renders" / "test"
+    images = [p for p in renders.rglob("*") if p.suffix in (".png", ".jpg")]
+    rendered = {Path(p.relative_to(renders).parts[0]).stem for p in images}
+    assert {"gt-rgb", "rgb", "depth", "accumulation", "rgb_coarse", "normals"} <= rendered, rendered
+
+    _ns(
+        "ns-export",
+        "pointcloud",
+        "--load-config",
+        config_yml,
+        "--output-dir",
+        str(tmp_path / "export"),
+        "--num-points",
+        "500",
+    )
+    ply = tmp_path / "export" / "point_cloud.ply"
+    assert ply.is_file()
+    header = ply.read_bytes()[:400].decode("latin-1")
+    assert int(header.split("element vertex ")[1].split()[0]) > 100
+    assert "nx" in header  # normals came from the model's "normals" output (the default method)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_viewer_serves_on_localhost_during_a_cpu_run(scene, tmp_path):
+    port = _free_port()
+    cmd = [
+        str(BIN / "ns-train"),
+        "muon-nerf",
+        "--machine.device-type=cpu",
+        "--vis=viewer",
+        "--viewer.websocket-host=127.0.0.1",
+        f"--viewer.websocket-port={port}",
+        "--viewer.quit-on-train-completion=True",
+        "--max-num-iterations=60",
+        "--steps-per-save=1000",
+        "--steps-per-eval-batch=0",
+        "--steps-per-eval-image=0",
+        "--steps-per-eval-all-images=0",
+        "--pipeline.datamanager.train-num-rays-per-batch=64",
+        *MODEL_FLAGS,
+        f"--output-dir={tmp_path}",
+        "--data",
+        str(scene),
+        "blender-data",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    answer = b""
+    try:
+        deadline = time.monotonic() + 240
+        while not answer and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+                    conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    answer = conn.recv(64)
+            except OSError:
+                time.sleep(0.1)
+        output, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert answer.startswith(b"HTTP/1.1 200"), (answer, output[-3000:])
+    assert proc.returncode == 0, output[-3000:]
+    assert list(tmp_path.rglob("step-*.ckpt")), output[-3000:]
