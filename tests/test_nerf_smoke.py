@@ -4,7 +4,6 @@ and ``ns-train --vis viewer`` serves the viewer on 127.0.0.1."""
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import socket
@@ -20,6 +19,7 @@ from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConf
 from PIL import Image
 
 from muon_nerf.method_configs import muon_nerf_method
+from muon_nerf.nerf.bench import local_config
 from muon_nerf.nerf.data import write_sphere_scene
 from muon_nerf.nerf.optimizers import FloatLambdaLR
 from muon_nerf.optim import MuonWithAuxAdam
@@ -57,25 +57,13 @@ def scene(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(scene, tmp_path_factory):
     """Train the real ``muon-nerf`` config, shrunk, in this process; return (config, before, after)."""
-    config = copy.deepcopy(muon_nerf_method.config)
-    config.output_dir = tmp_path_factory.mktemp("outputs")
+    config = local_config(muon_nerf_method.config, scene, tmp_path_factory.mktemp("outputs"), 60)
     config.experiment_name, config.timestamp = "sphere", "test"
-    config.vis = "tensorboard"
-    config.machine.device_type = "cpu"
-    config.max_num_iterations = 60
-    config.steps_per_save = 1000
-    config.steps_per_eval_batch = config.steps_per_eval_image = config.steps_per_eval_all_images = 0
-    config.logging.local_writer.enable = False
     datamanager = config.pipeline.datamanager
-    datamanager.data = scene
-    datamanager.dataparser = BlenderDataParserConfig(data=scene)
     datamanager.train_num_rays_per_batch = datamanager.eval_num_rays_per_batch = 128
     for key, value in MODEL.items():
         setattr(config.pipeline.model, key, value)
     config.optimizers["fields"]["optimizer"].lr = 5e-3  # a few dozen steps must show progress
-    for group in config.optimizers.values():
-        group["scheduler"].max_steps = config.max_num_iterations
-    config.set_timestamp()
     config.save_config()
 
     torch.manual_seed(0)
