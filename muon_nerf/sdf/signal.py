@@ -191,7 +191,9 @@ class SdfTask(TaskConfig):
     field: FieldConfig = dataclasses.field(
         default_factory=lambda: FieldConfig(arch="relu_pe", num_layers=4, width=128, pe_frequencies=6)
     )
-    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(muon_lr=0.02))
+    """Muon lr 0.02, not the image script's 0.1: on the bunny at 500 steps 0.1 left a rough surface
+    (Chamfer-L1 8.0·10⁻³ vs 1.6·10⁻³ with 0.02)."""
     fit: FitConfig = dataclasses.field(
         default_factory=lambda: FitConfig(steps=1000, batch_size=4096, eval_every=500, rank_every=250)
     )
@@ -206,6 +208,7 @@ def paper_preset() -> SdfTask:
     schedule and a large pool: meant for a GPU (``--device cuda``)."""
     return SdfTask(
         field=FieldConfig(arch="relu_pe", num_layers=4, width=256, pe_frequencies=8),
+        optim=OptimConfig(muon_lr=0.02),
         fit=FitConfig(steps=20_000, batch_size=65_536, eval_every=2000, rank_every=1000),
         data=SdfData(
             pool=SampleConfig(num_surface=500_000, num_near=2_000_000, num_uniform=250_000),
