@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The paper's image script form: ``python3 scripts/fit_image.py --image PATH --optimizer muon --muon_lr X --lr Y``.
+"""The paper's image script form:
+``python3 scripts/fit_image.py --image PATH --optimizer muon --muon_lr X --lr Y``.
 
 A thin wrapper over ``muon-fit image``; every flag of that command works here too.
 """
