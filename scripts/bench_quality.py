@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from muon_nerf.fields import ARCHITECTURES  # noqa: E402
 from muon_nerf.io import atomic_write_bytes, write_json  # noqa: E402
 from muon_nerf.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
-from muon_nerf.signals.cli import TASKS, parse  # noqa: E402
+from muon_nerf.signals.cli import all_tasks, parse  # noqa: E402
 from muon_nerf.signals.run import OPTIMIZERS, fit_one, hardware  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -66,6 +66,7 @@ PROFILES: dict[str, Profile] = {
                 f"--image {DATA}/div2k/tancik512_01.png --downscale 2 --width 64 --ff-features 32 "
                 "--steps 1000".split()
             ),
+            "sdf": ("--mesh", str(DATA / "shapes/bunny/bun_zipper.ply")),
         },
     ),
     "paper": Profile(
@@ -74,6 +75,12 @@ PROFILES: dict[str, Profile] = {
             "audio": ("--audio", str(DATA / "audio/gt_bach.wav")),
             "ct": ("--image", str(DATA / "ct/chest.png")),
             "sisr": ("--image", str(DATA / "div2k/0001_1216x832.png")),
+            "sdf": (  # muon-sdf's `--preset paper` (FINER/BACON's 2 hidden layers × 256, long schedule)
+                *f"--mesh {DATA}/shapes/bunny/bun_zipper.ply".split(),
+                *"--width 256 --pe-frequencies 8 --steps 20000".split(),
+                *"--batch-size 65536 --num-surface 500000 --num-near 2000000 --num-uniform 250000".split(),
+                *"--eval-resolution 256 --eval-volume-points 1000000 --eval-every 2000".split(),
+            ),
         },
     ),
 }
@@ -84,7 +91,7 @@ class QualityConfig:
     profile: Literal["cpu", "paper"] = "cpu"
     images: tuple[Path, ...] = tuple(DATA / "kodak" / f"kodim{i:02d}.png" for i in (1, 5, 13))
     archs: tuple[str, ...] = tuple(ARCHITECTURES)
-    tasks: tuple[str, ...] = ("audio", "ct", "sisr")
+    tasks: tuple[str, ...] = ("audio", "ct", "sisr", "sdf")
     """Extra tasks to run when registered in muon-fit (skipped with a note otherwise)."""
     extra: str = ""
     """Flags appended to every run, e.g. ``--extra="--steps 20"`` for a smoke run."""
@@ -94,7 +101,7 @@ class QualityConfig:
 
 def run_pair(task: str, args: list[str], device: str) -> dict:
     """Adam and Muon on the same signal and initial weights: metrics, ranks, time, sizes."""
-    cfg = parse(task, [*args, "--no-progress", "--device", device])
+    cfg = parse(task, [*args, "--no-progress", "--device", device], all_tasks())
     cfg.check()
     signal = cfg.signal().to(device)
     described = signal.describe()
@@ -204,7 +211,7 @@ def main(cfg: QualityConfig) -> dict:
                 )
             )
     for task in cfg.tasks:
-        if task not in TASKS:
+        if task not in all_tasks():
             console.print(f"[yellow]{task}: not registered in muon-fit here, skipped")
             continue
         plan.append((task, [*profile.task_args.get(task, ()), *shlex.split(cfg.extra)]))

@@ -23,12 +23,20 @@ TASKS: dict[str, type[TaskConfig]] = {"image": ImageTask, "audio": AudioTask, "c
 TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
 
 
-def parse(task: str, args: list[str] | None = None) -> TaskConfig:
+def all_tasks() -> dict[str, type[TaskConfig]]:
+    """Every fitting task: ``muon-fit``'s plus SDF (its own ``muon-sdf`` front end, same
+    ``TaskConfig``), for tools that drive any task (sweeps, benchmarks)."""
+    from muon_nerf.sdf.signal import SdfTask  # sdf builds on signals: imported only when asked
+
+    return {**TASKS, "sdf": SdfTask}
+
+
+def parse(task: str, args: list[str] | None = None, tasks: dict[str, type[TaskConfig]] = TASKS) -> TaskConfig:
     """Parse one task's flags (what ``scripts/fit_<task>.py`` uses). ``--preset FILE`` (written by
     ``muon-sweep``) replaces the defaults; flags given with it still override the preset."""
     args, preset = pop_preset(sys.argv[1:] if args is None else list(args))
-    default = load_preset(preset, task, TASKS[task]) if preset else None
-    return tyro.cli(TASKS[task], args=args, default=default, config=TYRO_CONFIG, prog=f"muon-fit {task}")
+    default = load_preset(preset, task, tasks[task]) if preset else None
+    return tyro.cli(tasks[task], args=args, default=default, config=TYRO_CONFIG, prog=f"muon-fit {task}")
 
 
 def main(task: str, args: list[str] | None = None) -> None:
