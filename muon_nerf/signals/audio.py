@@ -156,14 +156,14 @@ class AudioSignal(Signal):
         wave = (prediction.flatten() * self.gain).cpu().numpy().astype(np.float32)
         sf.write(buf, wave, self.rate, format="WAV", subtype="FLOAT")
         atomic_write_bytes(run_dir / "reconstruction.wav", buf.getvalue())
-        rows = [self.panels(None), self.panels(prediction)]
+        fit = self.panels(prediction)
+        truth = dict(zip((0, 2), self.panels(None), strict=True))  # align with the fit row
         fig, axes = new_figure(2, 3, size=(12, 5))
-        for ax in axes.flat:
-            ax.axis("off")
-        for i, row in enumerate(rows):
-            for j, (title, data, cmap) in enumerate(row):
-                axes[i, j].axis("on")
-                draw_panel(axes[i, j], title, data, cmap)
+        axes[0, 1].axis("off")
+        for j, panel in truth.items():
+            draw_panel(axes[0, j], *panel)
+        for j, panel in enumerate(fit):
+            draw_panel(axes[1, j], *panel)
         save_figure(fig, run_dir / "audio.png")
 
     def describe(self) -> dict:
