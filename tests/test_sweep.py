@@ -67,13 +67,16 @@ def test_sweep_flags_and_task_flags_share_one_command_line(png):
 def test_trial_is_the_cli_fit_and_a_diverging_trial_is_failed(png):
     base = fit_parse("image", ["--image", str(png), *TINY, "--no-progress"])
     signal = base.signal()
-    ok = run_trial({"optimizer": "muon", "lr": 3e-3, "muon_lr": 0.05}, base, signal)
-    direct = fit_one(signal, trial_config(base, {"optimizer": "muon", "lr": 3e-3, "muon_lr": 0.05}), "muon")
-    assert ok["status"] == "ok"
-    assert ok["psnr"] == pytest.approx(direct.metrics["psnr"], abs=1e-4)
-
     reports = []
-    bad = run_trial({"optimizer": "adam", "lr": 1e30, "muon_lr": None}, base, signal, report=reports.append)
+    ok = run_trial({"optimizer": "muon", "lr": 3e-3, "muon_lr": 0.05}, base, signal, report=reports.append)
+    direct = fit_one(signal, trial_config(base, {"optimizer": "muon", "lr": 3e-3, "muon_lr": 0.05}), "muon")
+    assert ok["status"] == "ok" and ok["step"] == 30
+    assert ok["psnr"] == pytest.approx(direct.metrics["psnr"], abs=1e-4)
+    # every evaluation but the last is reported while fitting (what ASHA decides on)
+    assert [r["step"] for r in reports] == [10, 20] and all(r["status"] == "running" for r in reports)
+    assert reports[1]["psnr"] == pytest.approx(direct.history[1]["psnr"], abs=1e-4)
+
+    bad = run_trial({"optimizer": "adam", "lr": 1e30, "muon_lr": None}, base, signal)
     assert bad["status"] == "failed" and "loss became" in bad["error"]
     assert bad["psnr"] == -math.inf  # ranked last by Tune's scheduler and never chosen as best
     assert metric_mode(signal) == "max"

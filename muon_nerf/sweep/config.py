@@ -79,9 +79,8 @@ class SweepConfig:
 
 def log_values(lo: float, hi: float, n: int) -> list[float]:
     """``n`` log-spaced values from ``lo`` to ``hi`` inclusive; one value is their geometric mean."""
-    if n == 1:
-        return [math.sqrt(lo * hi)]
-    return [float(v) for v in np.geomspace(lo, hi, n)]
+    values = [math.sqrt(lo * hi)] if n == 1 else np.geomspace(lo, hi, n)
+    return [float(f"{v:.12g}") for v in values]  # 0.1, not 0.09999999999999999, in tables and presets
 
 
 def trial_points(cfg: SweepConfig) -> list[dict]:

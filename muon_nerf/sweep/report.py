@@ -158,7 +158,9 @@ def _grid_panel(ax, recs, lrs, rows, cmap, vmin, vmax, best):
         )
     image = ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower", aspect="auto")
     for (i, j), text in labels.items():
-        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black")
+        level = image.norm(grid[i, j])
+        bright = np.isnan(grid[i, j]) or (level < 0.5 if cmap.name.endswith("_r") else level > 0.5)
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color="black" if bright else "white")
     for rec in recs:
         if id(rec) in best:
             i, j = rows.index(rec.muon_lr), lrs.index(rec.lr)

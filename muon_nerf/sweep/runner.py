@@ -21,6 +21,7 @@ from pathlib import Path
 
 import ray
 from ray import tune
+from ray.tune.logger import JsonLoggerCallback
 from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import ASHAScheduler
 from rich.console import Console
@@ -131,7 +132,7 @@ def _record(point: dict, metrics: dict, error: Exception | None, primary: str) -
 
 QUIET_TUNE = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
 """Tune's new console output prints a banner even at ``verbose=0`` (the legacy one is silent), and
-its TensorBoard logger warns about the -inf of failed trials; the sweep writes its own outputs."""
+its TensorBoard logger warns about the -inf of failed trials: only its JSON logger is kept."""
 
 
 @contextmanager
@@ -212,7 +213,7 @@ def tune_trials(
                     name="sweep",
                     storage_path=str(storage),
                     verbose=0,
-                    callbacks=[_ProgressCallback(progress, task_id, primary, mode)],
+                    callbacks=[_ProgressCallback(progress, task_id, primary, mode), JsonLoggerCallback()],
                     failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
                 ),
             )
