@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -23,3 +23,19 @@ def run_cli(main: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         print("interrupted: nothing was written for the unfinished run", file=sys.stderr)
         raise SystemExit(130) from None
+
+
+def dispatch_task(
+    prog: str, tasks: Collection[str], main: Callable[[str, list[str]], object], usage: str = ""
+) -> None:
+    """``prog <task> [FLAGS]``: run ``main(task, flags)``, or print usage / a one-line error (exit 2)."""
+    argv = sys.argv[1:]
+    if argv and argv[0] in tasks:
+        main(argv[0], argv[1:])
+        return
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: {prog} {{{','.join(tasks)}}} {usage}[FLAGS]   ({prog} <task> --help for flags)")
+        return
+    got = argv[0] if argv else "nothing"
+    print(f"error: first argument must be a task: {', '.join(tasks)}; got {got}", file=sys.stderr)
+    raise SystemExit(2)

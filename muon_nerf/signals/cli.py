@@ -10,7 +10,7 @@ import sys
 
 import tyro
 
-from muon_nerf.errors import run_cli
+from muon_nerf.errors import dispatch_task, run_cli
 from muon_nerf.presets import load_preset, pop_preset
 from muon_nerf.signals.audio import AudioTask
 from muon_nerf.signals.ct import CTTask
@@ -44,15 +44,4 @@ def main(task: str, args: list[str] | None = None) -> None:
 
 
 def entrypoint() -> None:
-    argv = sys.argv[1:]
-    if not argv or argv[0] not in TASKS:
-        if argv and argv[0] in ("-h", "--help"):
-            tasks = ",".join(TASKS)
-            print(f"usage: muon-fit {{{tasks}}} [--preset FILE] [FLAGS]   (muon-fit <task> --help for flags)")
-            return
-        print(
-            f"error: first argument must be a task: {', '.join(TASKS)}; got {argv[0] if argv else 'nothing'}",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
-    main(argv[0], argv[1:])
+    dispatch_task("muon-fit", TASKS, main, usage="[--preset FILE] ")

@@ -12,22 +12,11 @@ import sys
 
 import tyro
 
-from muon_nerf.errors import InputError, run_cli
+from muon_nerf.errors import InputError, dispatch_task, run_cli
 from muon_nerf.presets import load_preset, pop_preset
-from muon_nerf.signals.cli import TASKS, TYRO_CONFIG
+from muon_nerf.signals.cli import TYRO_CONFIG, all_tasks
 from muon_nerf.signals.run import TaskConfig
 from muon_nerf.sweep.config import SweepConfig
-
-
-def sweep_tasks() -> dict[str, type[TaskConfig]]:
-    """Every ``muon-fit`` task, plus SDF (which has its own ``muon-sdf`` front end)."""
-    tasks = dict(TASKS)
-    try:
-        from muon_nerf.sdf.signal import SdfTask
-    except ImportError:
-        return tasks
-    tasks.setdefault("sdf", SdfTask)
-    return tasks
 
 
 def command_class(task_cls: type[TaskConfig]) -> type:
@@ -47,7 +36,7 @@ def command_class(task_cls: type[TaskConfig]) -> type:
 
 
 def parse(task: str, args: list[str] | None = None) -> tuple[TaskConfig, SweepConfig]:
-    tasks = sweep_tasks()
+    tasks = all_tasks()
     args, preset = pop_preset(sys.argv[1:] if args is None else list(args))
     cls = command_class(tasks[task])
     default = cls(task=load_preset(preset, task, tasks[task]), sweep=SweepConfig()) if preset else None
@@ -68,14 +57,4 @@ def main(task: str, args: list[str] | None = None):
 
 
 def entrypoint() -> None:
-    argv, tasks = sys.argv[1:], sweep_tasks()
-    if not argv or argv[0] not in tasks:
-        if argv and argv[0] in ("-h", "--help"):
-            print(f"usage: muon-sweep {{{','.join(tasks)}}} [FLAGS]   (muon-sweep <task> --help for flags)")
-            return
-        print(
-            f"error: first argument must be a task: {', '.join(tasks)}; got {argv[0] if argv else 'nothing'}",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
-    main(argv[0], argv[1:])
+    dispatch_task("muon-sweep", all_tasks(), main, usage="[--preset FILE] ")
