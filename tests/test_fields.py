@@ -68,3 +68,19 @@ def test_activations_closed_forms():
 def test_bad_field_config_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FieldConfig(**kwargs).check()
+
+
+def test_omega_folding_keeps_the_function_and_scales_the_stored_matrix():
+    from muon_nerf.fields.fold import OmegaFoldedLinear, fold_omega
+
+    field = MLPField(FieldConfig(arch="siren", num_layers=4, width=16, omega=30.0), 2, 1)
+    x = torch.rand(9, 2) * 2 - 1
+    before, w = field(x), field.hidden[0].weight.detach().clone()
+    fold_omega(field)
+    assert isinstance(field.hidden[0], OmegaFoldedLinear)
+    torch.testing.assert_close(field(x), before)
+    torch.testing.assert_close(field.hidden[0].weight, 30.0 * w)
+    assert [pr.name for pr in field.param_roles() if pr.role == "hidden" and pr.is_weight] == [
+        "hidden.0.weight",
+        "hidden.1.weight",
+    ]

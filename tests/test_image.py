@@ -157,3 +157,17 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, args, message):
     assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.json"))
+
+
+def test_siren_under_muon_is_omega_folded_and_its_checkpoint_reloads(png, tmp_path):
+    """With ω0 folded, the image script's Muon lr suits SIREN too (unfolded it is ω0× too large)."""
+    from muon_nerf.signals.run import load_field
+
+    flags = "--arch siren --width 64 --num-layers 4 --steps 150 --eval-every 50 --no-progress --compare"
+    args = ["--image", str(png), "--output-dir", str(tmp_path), "--run-name", "s", *flags.split()]
+    results = execute(parse("image", args))
+    assert results["muon"].extra["omega_folded"] and not results["adam"].extra["omega_folded"]
+    assert results["muon"].metrics["psnr"] > results["adam"].metrics["psnr"]
+    signal = parse("image", args).signal()
+    reloaded = load_field(tmp_path / "image" / "s" / "muon" / "field.pt")
+    torch.testing.assert_close(signal.predict(reloaded), results["muon"].prediction)

@@ -19,37 +19,12 @@ from nerfstudio.cameras.rays import RaySamples
 from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.field_components.field_heads import FieldHeadNames
 from nerfstudio.fields.base_field import Field
-from torch import Tensor, nn
+from torch import Tensor
 
 from muon_nerf.fields import FieldConfig, MLPField
 from muon_nerf.fields.encodings import PositionalEncoding
+from muon_nerf.fields.fold import OMEGA_ARCHS, OmegaFoldedLinear, fold_omega  # noqa: F401 - re-exported
 from muon_nerf.optim import ParamRole
-
-OMEGA_ARCHS = ("siren", "finer")
-
-
-class OmegaFoldedLinear(nn.Linear):
-    """A hidden layer of a sine network that stores ``ω0·W`` and feeds ``x (ω0·W)ᵀ/ω0 + b`` to
-    ``sin(ω0 ·)``: the same function as the usual parametrization, but the stored matrix is the
-    effective one, so a Muon step of spectral size ``lr`` moves the pre-activation by ``lr``
-    rather than ``ω0·lr``. Biases are left as they are (Adam trains them either way)."""
-
-    def __init__(self, layer: nn.Linear, omega: float) -> None:
-        super().__init__(layer.in_features, layer.out_features, bias=layer.bias is not None)
-        self.omega = omega
-        with torch.no_grad():
-            self.weight.copy_(layer.weight * omega)
-            if layer.bias is not None:
-                self.bias.copy_(layer.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight / self.omega, self.bias)
-
-
-def fold_omega(mlp: MLPField) -> None:
-    """Replace the hidden layers of a SIREN/FINER ``MLPField`` by :class:`OmegaFoldedLinear`."""
-    for i, layer in enumerate(mlp.hidden):
-        mlp.hidden[i] = OmegaFoldedLinear(layer, mlp.config.omega)
 
 
 class MuonNeRFField(Field):

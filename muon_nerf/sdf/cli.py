@@ -13,13 +13,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import tyro
 from rich.console import Console
 from rich.table import Table
 
 from muon_nerf.errors import InputError, run_cli
-from muon_nerf.fields import FieldConfig, MLPField
+from muon_nerf.fields import MLPField
 from muon_nerf.io import atomic_write_bytes, write_json
 from muon_nerf.plotting import png_bytes
 from muon_nerf.sdf.extract import extract, write_mesh
@@ -29,6 +28,7 @@ from muon_nerf.sdf.render import render
 from muon_nerf.sdf.signal import PRESETS, SdfTask
 from muon_nerf.signals.cli import TYRO_CONFIG
 from muon_nerf.signals.run import execute
+from muon_nerf.signals.run import load_field as load_run_field
 
 
 @dataclass
@@ -109,11 +109,8 @@ def field_dirs(run: Path) -> dict[str, Path]:
 
 
 def load_field(folder: Path, device: str) -> tuple[MLPField, Normalization, dict]:
-    ckpt = torch.load(folder / "field.pt", map_location=device, weights_only=True)
-    field = MLPField(FieldConfig(**ckpt["field_config"]), ckpt["in_dim"], ckpt["out_dim"]).to(device)
-    field.load_state_dict(ckpt["state_dict"])
     meta = json.loads((folder / "normalization.json").read_text())
-    return field.eval(), Normalization.from_dict(meta), meta
+    return load_run_field(folder / "field.pt", device), Normalization.from_dict(meta), meta
 
 
 def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from muon_nerf.diagnostics import plot_ranks
 from muon_nerf.fields import FieldConfig, MLPField
+from muon_nerf.fields.fold import OMEGA_ARCHS, fold_omega
 from muon_nerf.io import default_run_name, staged_dir, write_json
 from muon_nerf.optim import MuonWithAuxAdam, build_optimizer, format_split
 from muon_nerf.plotting import OPTIMIZER_COLORS, draw_panel, new_figure, save_figure
@@ -45,6 +46,9 @@ class OptimConfig:
     ns_steps: int = 5
     muon_weight_decay: float = 0.0
     """torch.optim.Muon defaults to 0.1; the paper uses 0."""
+    fold_omega: bool = True
+    """SIREN/FINER under Muon: store ω0·W in the hidden layers so --muon-lr means what it means for
+    ReLU (without it, Muon's step is ω0 times larger; see muon_nerf/fields/fold.py)."""
 
     def check(self) -> None:
         """Refuse bad values with a one-line message (called before any work starts)."""
@@ -90,10 +94,23 @@ class TaskConfig:
         self.fit.check()
 
 
-def make_field(signal: Signal, cfg: FieldConfig, seed: int, device: str) -> MLPField:
-    """Seeded, so Adam and Muon runs of a comparison start from the same weights."""
+def make_field(signal: Signal, cfg: FieldConfig, seed: int, device: str, fold: bool = False) -> MLPField:
+    """Seeded, so Adam and Muon runs of a comparison start from the same function."""
     torch.manual_seed(seed)
-    return MLPField(cfg, signal.in_dim, signal.out_dim).to(device)
+    field_ = MLPField(cfg, signal.in_dim, signal.out_dim)
+    if fold:
+        fold_omega(field_)
+    return field_.to(device)
+
+
+def load_field(path: Path, device: str = "cpu") -> MLPField:
+    """The field saved as ``field.pt`` by a run (``weights_only`` load; ω0 folding restored)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    field_ = MLPField(FieldConfig(**ckpt["field_config"]), ckpt["in_dim"], ckpt["out_dim"])
+    if ckpt.get("omega_folded"):
+        fold_omega(field_)
+    field_.load_state_dict(ckpt["state_dict"])
+    return field_.to(device).eval()
 
 
 def hardware() -> dict:
@@ -111,7 +128,8 @@ def hardware() -> dict:
 def fit_one(
     signal: Signal, cfg: TaskConfig, optimizer: str, on_eval: Callable[[dict[str, float]], None] | None = None
 ) -> FitResult:
-    field_ = make_field(signal, cfg.field, cfg.fit.seed, cfg.fit.device)
+    fold = optimizer == "muon" and cfg.optim.fold_omega and cfg.field.arch in OMEGA_ARCHS
+    field_ = make_field(signal, cfg.field, cfg.fit.seed, cfg.fit.device, fold)
     opt = cfg.optim.build(field_, optimizer)
     if cfg.print_split:
         Console().print(
@@ -119,6 +137,7 @@ def fit_one(
         )
     result = fit(signal, field_, opt, cfg.fit, label=f"{signal.task}/{optimizer}", on_eval=on_eval)
     result.extra["num_params"] = sum(p.numel() for p in field_.parameters())
+    result.extra["omega_folded"] = fold
     return result
 
 
@@ -146,6 +165,7 @@ def write_run(run_dir: Path, signal: Signal, cfg: TaskConfig, optimizer: str, re
             "field_config": dataclasses.asdict(cfg.field),
             "in_dim": signal.in_dim,
             "out_dim": signal.out_dim,
+            "omega_folded": result.extra["omega_folded"],
             "state_dict": result.field.state_dict(),
         },
         run_dir / "field.pt",
