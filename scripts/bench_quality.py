@@ -57,7 +57,7 @@ PROFILES: dict[str, Profile] = {
         # widths keep each task's paper values-to-parameters ratio at the smaller CPU signal
         task_args={
             "audio": tuple(
-                f"--audio {DATA}/audio/gt_bach.wav --duration 0.5 --width 68 --steps 1000".split()
+                f"--audio {DATA}/audio/gt_bach.wav --offset 2 --duration 0.5 --width 68 --steps 1000".split()
             ),
             "ct": tuple(
                 f"--image {DATA}/ct/chest.png --downscale 2 --width 128 --ff-features 32 --steps 1000".split()
