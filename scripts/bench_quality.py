@@ -198,6 +198,31 @@ def figure(rows: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
+def write_results(cfg: QualityConfig, runs: list[dict], seconds: float, done: bool, planned: int):
+    """``results.md`` (header with machine and scale + table), ``results.json`` and the figure."""
+    table, rows = summarize(runs)
+    hw = hardware()
+    status = "" if done else f" (partial: {len(runs)} of {planned} runs so far)"
+    header = (
+        f"Profile `{cfg.profile}` on {hw['processor']} ({hw['threads']} threads, torch {hw['torch']}"
+        f"{', ' + hw['gpu'] if 'gpu' in hw else ''}), {seconds / 60:.1f} min{status}.\n\n"
+    )
+    atomic_write_bytes(cfg.output_dir / "results.md", (header + table).encode())
+    write_json(
+        cfg.output_dir / "results.json",
+        {
+            "profile": cfg.profile,
+            "hardware": hw,
+            "minutes": seconds / 60,
+            "complete": done,
+            "summary": rows,
+            "runs": runs,
+        },
+    )
+    figure(rows, cfg.output_dir / "quality.png")
+    return header + table, rows
+
+
 def main(cfg: QualityConfig) -> dict:
     console = Console()
     profile = PROFILES[cfg.profile]
@@ -215,6 +240,8 @@ def main(cfg: QualityConfig) -> dict:
             console.print(f"[yellow]{task}: not registered in muon-fit here, skipped")
             continue
         plan.append((task, [*profile.task_args.get(task, ()), *shlex.split(cfg.extra)]))
+    if not plan:
+        raise SystemExit("error: nothing to run (no images and no registered tasks)")
     runs, start = [], time.perf_counter()
     for i, (task, args) in enumerate(plan, 1):
         console.print(f"[bold][{i}/{len(plan)}][/] {task} {' '.join(args)}")
@@ -225,20 +252,11 @@ def main(cfg: QualityConfig) -> dict:
             f"    adam {r['runs']['adam']['metrics'][m]:.2f}  muon {r['runs']['muon']['metrics'][m]:.2f} "
             f"({m}; values/params {r['values_per_param']:.1f})"
         )
-    table, rows = summarize(runs)
-    total = time.perf_counter() - start
-    hw = hardware()
-    header = (
-        f"Profile `{cfg.profile}` on {hw['processor']} ({hw['threads']} threads, torch {hw['torch']}"
-        f"{', ' + hw['gpu'] if 'gpu' in hw else ''}), {total / 60:.1f} min.\n\n"
-    )
-    atomic_write_bytes(cfg.output_dir / "results.md", (header + table).encode())
-    write_json(
-        cfg.output_dir / "results.json",
-        {"profile": cfg.profile, "hardware": hw, "minutes": total / 60, "summary": rows, "runs": runs},
-    )
-    figure(rows, cfg.output_dir / "quality.png")
-    console.print(header + table)
+        # rewritten after every pair: a long benchmark stopped early keeps what it measured
+        table, rows = write_results(
+            cfg, runs, time.perf_counter() - start, done=i == len(plan), planned=len(plan)
+        )
+    console.print(table)
     console.print(f"wrote {cfg.output_dir}/results.json, results.md, quality.png")
     return {"rows": rows, "runs": runs}
 
