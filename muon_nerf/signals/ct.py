@@ -105,9 +105,6 @@ class CTSignal(ImageSignal):
         """The field's image → its sinogram ``(angles, detector)``."""
         return radon(prediction.reshape(self.height, self.width), self.grid)
 
-    def evaluate(self, prediction: Tensor) -> dict[str, float]:
-        return {**super().evaluate(prediction), **self.baseline}
-
     def panels(self, prediction: Tensor | None) -> list[Panel]:
         gt = self.image.cpu().numpy()
         if prediction is None:

@@ -91,6 +91,9 @@ class ImageConfig:
 
 class ImageSignal(Signal):
     task = "image"
+    baseline: dict[str, float] = {}
+    """Metrics of a non-learned baseline (FBP for CT, bicubic for SISR), reported beside every
+    evaluation so each table and ``metrics.json`` shows whether the field beats it."""
 
     def __init__(self, image: Tensor, source: str = "", bits: int = 8, scale: int = 1) -> None:
         self.image = image
@@ -110,7 +113,7 @@ class ImageSignal(Signal):
 
     def evaluate(self, prediction: Tensor) -> dict[str, float]:
         img = self.as_image(prediction)
-        return {"psnr": psnr(img, self.image), "ssim": ssim(img, self.image)}
+        return {"psnr": psnr(img, self.image), "ssim": ssim(img, self.image), **self.baseline}
 
     def panels(self, prediction: Tensor | None) -> list[Panel]:
         gt = self.image.cpu().numpy()

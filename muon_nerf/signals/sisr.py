@@ -90,9 +90,6 @@ class SISRSignal(ImageSignal):
         """The field's high-resolution image → its ×scale downsampling."""
         return self.downsample(prediction.reshape(self.height, self.width, self.channels))
 
-    def evaluate(self, prediction: Tensor) -> dict[str, float]:
-        return {**super().evaluate(prediction), **self.baseline}
-
     def panels(self, prediction: Tensor | None) -> list[Panel]:
         gt = self.image.cpu().numpy()
         if prediction is None:
