@@ -11,9 +11,11 @@ but orthogonalizing it hurts coordinate networks (McGinnis et al. 2025).
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal, Protocol
 
 import torch
@@ -23,6 +25,11 @@ from torch.optim import adam as _adam
 
 Role = Literal["first", "hidden", "last", "encoding", "head"]
 OptimizerName = Literal["adam", "muon"]
+CompileMode = Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"]
+
+# torch.optim.Muon's functional gained a required ``use_addmm`` flag in some releases (≥ 2.9 vary);
+# the reference path passes it (off, torch's default) only where the signature has it.
+_REFERENCE_EXTRA = {"use_addmm": False} if "use_addmm" in inspect.signature(_muon.muon).parameters else {}
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,9 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
     ``batched=True`` runs all same-shape Muon matrices of a group as one batched
     Newton–Schulz chain with foreach momentum; ``False`` calls ``torch.optim.Muon``'s
     per-parameter functional (the reference; the two agree within bf16 rounding).
+    ``compile`` (GPU only, batched only) runs that chain through ``torch.compile`` in the given
+    mode (``reduce-overhead`` replays it as a CUDA graph): fewer launches for small fields; whether
+    it pays is measured by ``scripts/bench_speed.py``, so it is off by default.
     """
 
     MUON_DEFAULTS: dict[str, Any] = dict(
@@ -93,7 +103,14 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
     )
     ADAM_DEFAULTS: dict[str, Any] = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 
-    def __init__(self, param_groups: Iterable[dict[str, Any]], batched: bool = True) -> None:
+    def __init__(
+        self,
+        param_groups: Iterable[dict[str, Any]],
+        batched: bool = True,
+        compile: CompileMode | None = None,
+    ) -> None:
+        if compile is not None and not batched:
+            raise ValueError("compile applies to the batched Newton–Schulz chain: use it with batched=True")
         groups = []
         for group in param_groups:
             group = dict(group)
@@ -105,6 +122,7 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
             _validate_group(group)
             groups.append(group)
         self.batched = batched
+        self.compile = compile
         super().__init__(groups, defaults={})
 
     @torch.no_grad()
@@ -145,9 +163,9 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
             )
         }
         if not self.batched:
-            _muon.muon(params, grads, bufs, has_complex=False, **kwargs)
+            _muon.muon(params, grads, bufs, has_complex=False, **_REFERENCE_EXTRA, **kwargs)
             return
-        _batched_muon(params, grads, bufs, **kwargs)
+        _batched_muon(params, grads, bufs, orthogonalize=_newton_schulz(self.compile), **kwargs)
 
     def _adam_step(self, group: dict[str, Any]) -> None:
         params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
@@ -184,11 +202,20 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
         )
 
 
+@cache
+def _newton_schulz(compile_mode: CompileMode | None) -> Callable[..., Tensor]:
+    """The batched chain, eager or compiled once per mode (torch.compile caches per shape)."""
+    if compile_mode is None:
+        return zeropower_via_newtonschulz5_batched
+    return torch.compile(zeropower_via_newtonschulz5_batched, mode=compile_mode, fullgraph=True)
+
+
 def _batched_muon(
     params: list[Tensor],
     grads: list[Tensor],
     bufs: list[Tensor],
     *,
+    orthogonalize: Callable[..., Tensor],
     lr: float,
     weight_decay: float,
     momentum: float,
@@ -209,7 +236,7 @@ def _batched_muon(
         torch._foreach_mul_(params, 1 - lr * weight_decay)
     for shape, idx in by_shape.items():
         stacked = torch.stack([updates[i] for i in idx])
-        ortho = zeropower_via_newtonschulz5_batched(stacked, ns_coefficients, ns_steps, eps)
+        ortho = orthogonalize(stacked, ns_coefficients, ns_steps, eps)
         adjusted = _muon._adjust_lr(lr, adjust_lr_fn, shape)
         torch._foreach_add_([params[i] for i in idx], list(ortho.unbind(0)), alpha=-adjusted)
 
@@ -257,6 +284,7 @@ def build_optimizer(
     muon_lr: float = 0.1,
     muon_first_layer: bool = False,
     batched: bool = True,
+    compile: CompileMode | None = None,
     **muon_kwargs: Any,
 ) -> MuonWithAuxAdam:
     """The paper's setup: ``adam`` puts everything on Adam(lr); ``muon`` puts hidden weights on
@@ -273,4 +301,4 @@ def build_optimizer(
         groups.append(dict(params=[pr.param for pr in muon], use_muon=True, lr=muon_lr, **muon_kwargs))
     if adam:
         groups.append(dict(params=[pr.param for pr in adam], use_muon=False, lr=lr))
-    return MuonWithAuxAdam(groups, batched=batched)
+    return MuonWithAuxAdam(groups, batched=batched, compile=compile)

@@ -10,6 +10,12 @@ Variants (same field, same initial weights):
   muon           MuonWithAuxAdam, hidden weights on Muon (batched Newton–Schulz + foreach momentum)
   muon-ref       MuonWithAuxAdam, per-parameter torch.optim.Muon functional (batched=False)
   torch-muon+adam  torch.optim.Muon (hidden) + torch.optim.Adam (rest): the baseline to beat
+  muon-compiled  (CUDA only) ``muon`` with the chain through torch.compile
+  muon-graphed   (CUDA only) ``muon`` with the chain compiled in ``reduce-overhead`` mode (CUDA graph)
+
+Phases are timed with a device sync at each boundary (what each phase costs); the whole-step
+ratio is also measured as a *stream*: ``stream_steps`` steps back to back with one sync at the
+end, as a training loop runs them, so the optimizer's launch overhead can hide behind the GPU.
 
 Also measured: the fit loop's overhead against a minimal plain-PyTorch loop doing the same work,
 and time to quality (first step/second at which Muon reaches Adam's final PSNR).
@@ -24,6 +30,7 @@ import dataclasses
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +50,7 @@ from muon_nerf.signals.metrics import mse  # noqa: E402
 from muon_nerf.signals.run import hardware  # noqa: E402
 
 VARIANTS = ("adam", "muon", "muon-ref", "torch-muon+adam")
+CUDA_VARIANTS = {"muon-compiled": "default", "muon-graphed": "reduce-overhead"}
 PHASES = ("forward", "backward", "optimizer", "total")
 DEFAULT_IMAGE = Path(__file__).resolve().parent.parent.parent / "shared/data/kodak/kodim01.png"
 
@@ -55,6 +63,8 @@ class SpeedConfig:
     num_layers: int = 5
     reps: int = 30
     warmup: int = 5
+    stream_steps: int = 20
+    """Steps per back-to-back stream timing (0 skips it)."""
     lr: float = 1e-3
     muon_lr: float = 0.05
     loop_steps: int = 300
@@ -88,8 +98,31 @@ class Variant:
         else:
             opt_name = "adam" if name == "adam" else "muon"
             self.opts = [
-                build_optimizer(field_, opt_name, lr=cfg.lr, muon_lr=cfg.muon_lr, batched=name == "muon")
+                build_optimizer(
+                    field_,
+                    opt_name,
+                    lr=cfg.lr,
+                    muon_lr=cfg.muon_lr,
+                    batched=name != "muon-ref",
+                    compile=CUDA_VARIANTS.get(name),
+                )
             ]
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        for o in self.opts:
+            o.zero_grad(set_to_none=True)
+        mse(self.field(x), y).backward()
+        for o in self.opts:
+            o.step()
+
+    def stream(self, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+        """Seconds per step over ``steps`` back-to-back steps (one sync at the end)."""
+        _sync(x.device)
+        t = time.perf_counter()
+        for _ in range(steps):
+            self.train_step(x, y)
+        _sync(x.device)
+        return (time.perf_counter() - t) / steps
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         dev = x.device
@@ -115,26 +148,59 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "iqr": q[2] - q[0]}
 
 
-def time_steps(cfg: SpeedConfig, size: int, width: int) -> dict:
+def _rotations(variants: list[Variant], reps: int) -> Iterator[tuple[int, list[Variant]]]:
+    """Each repetition visits every variant, starting one further along (interleaving)."""
+    for rep in range(reps):
+        k = rep % len(variants)
+        yield rep, variants[k:] + variants[:k]
+
+
+def make_variants(cfg: SpeedConfig, size: int, width: int) -> tuple[list[Variant], dict[str, str]]:
+    """All variants on the same initial field; CUDA-only ones that fail to build are reported."""
+    device = torch.device(cfg.device)
+    torch.manual_seed(0)
+    base = MLPField(FieldConfig(arch="relu", num_layers=cfg.num_layers, width=width), 2, 3).to(device)
+    names = list(VARIANTS) + (list(CUDA_VARIANTS) if device.type == "cuda" else [])
+    variants, failed = [], {}
+    x, y = torch.zeros(size, 2, device=device), torch.zeros(size, 3, device=device)
+    for name in names:
+        field_ = MLPField(FieldConfig(arch="relu", num_layers=cfg.num_layers, width=width), 2, 3).to(device)
+        field_.load_state_dict(base.state_dict())
+        variant = Variant(name, field_, cfg)
+        if name in CUDA_VARIANTS:
+            try:  # compile now, so that a toolchain problem drops this variant instead of the run
+                for _ in range(3):
+                    variant.train_step(x, y)
+                field_.load_state_dict(base.state_dict())
+            except Exception as err:  # noqa: BLE001 - recorded in the results, the run goes on
+                failed[name] = f"{type(err).__name__}: {err}".splitlines()[0]
+                continue
+        variants.append(variant)
+    return variants, failed
+
+
+def time_steps(cfg: SpeedConfig, size: int, width: int) -> tuple[dict, dict, dict]:
+    """Per-phase stats and stream seconds/step of every variant, plus variants that failed."""
     device = torch.device(cfg.device)
     torch.manual_seed(0)
     x = torch.rand(size, 2, device=device) * 2 - 1
     y = torch.rand(size, 3, device=device)
-    base = MLPField(FieldConfig(arch="relu", num_layers=cfg.num_layers, width=width), 2, 3).to(device)
-    variants = []
-    for name in VARIANTS:
-        field_ = MLPField(FieldConfig(arch="relu", num_layers=cfg.num_layers, width=width), 2, 3).to(device)
-        field_.load_state_dict(base.state_dict())
-        variants.append(Variant(name, field_, cfg))
+    variants, failed = make_variants(cfg, size, width)
     samples = {v.name: {p: [] for p in PHASES} for v in variants}
-    for rep in range(cfg.warmup + cfg.reps):
-        order = variants[rep % len(variants) :] + variants[: rep % len(variants)]  # rotate
+    for rep, order in _rotations(variants, cfg.warmup + cfg.reps):
         for v in order:
             phases = v.step(x, y)
             if rep >= cfg.warmup:
                 for p, t in phases.items():
                     samples[v.name][p].append(t)
-    return {name: {p: _stats(ts) for p, ts in by_phase.items()} for name, by_phase in samples.items()}
+    streams: dict[str, list[float]] = {v.name: [] for v in variants}
+    if cfg.stream_steps:
+        for _, order in _rotations(variants, max(3, cfg.reps // 10)):
+            for v in order:
+                streams[v.name].append(v.stream(x, y, cfg.stream_steps))
+    stats = {name: {p: _stats(ts) for p, ts in by_phase.items()} for name, by_phase in samples.items()}
+    stream_stats = {name: _stats(ts) for name, ts in streams.items() if ts}
+    return stats, stream_stats, failed
 
 
 def loop_overhead(cfg: SpeedConfig, size: int, width: int) -> dict:
@@ -226,11 +292,21 @@ def main(cfg: SpeedConfig) -> dict:
     for col in ("points", "width", "variant", *PHASES):
         table.add_column(col, justify="right")
     ratios = Table(title="ratios (medians, same run)")
-    for col in ("points", "width", "muon/adam step", "ours/torch optimizer step", "muon/muon-ref optimizer"):
+    for col in (
+        "points",
+        "width",
+        "muon/adam step",
+        "muon/adam stream",
+        "ours/torch optimizer step",
+        "muon/muon-ref optimizer",
+        "compiled, graphed/torch optimizer",
+    ):
         ratios.add_column(col, justify="right")
     for size in cfg.sizes:
         for width in cfg.widths:
-            stats = time_steps(cfg, size, width)
+            stats, streams, failed = time_steps(cfg, size, width)
+            for name, err in failed.items():
+                console.print(f"[yellow]{name} skipped at {size} points, width {width}: {err}")
             for name, by_phase in stats.items():
                 table.add_row(
                     str(size),
@@ -239,21 +315,37 @@ def main(cfg: SpeedConfig) -> dict:
                     *(f"{by_phase[p]['median'] * 1e3:.2f} [{by_phase[p]['min'] * 1e3:.2f}]" for p in PHASES),
                 )
             med = {n: {p: s[p]["median"] for p in PHASES} for n, s in stats.items()}
+            torch_opt = med["torch-muon+adam"]["optimizer"]
             row = {
                 "size": size,
                 "width": width,
                 "stats": stats,
+                "stream_seconds_per_step": streams,
+                "failed_variants": failed,
                 "muon_over_adam_step": med["muon"]["total"] / med["adam"]["total"],
-                "ours_over_torch_optimizer": med["muon"]["optimizer"] / med["torch-muon+adam"]["optimizer"],
+                "muon_over_adam_stream": (
+                    streams["muon"]["median"] / streams["adam"]["median"] if streams else None
+                ),
+                "ours_over_torch_optimizer": med["muon"]["optimizer"] / torch_opt,
                 "batched_over_reference_optimizer": med["muon"]["optimizer"] / med["muon-ref"]["optimizer"],
+                "compiled_over_torch_optimizer": {
+                    name: med[name]["optimizer"] / torch_opt for name in CUDA_VARIANTS if name in med
+                },
+                "compiled_over_adam_stream": {
+                    name: streams[name]["median"] / streams["adam"]["median"]
+                    for name in CUDA_VARIANTS
+                    if name in streams
+                },
             }
             results["steps"].append(row)
             ratios.add_row(
                 str(size),
                 str(width),
                 f"{row['muon_over_adam_step']:.3f}",
+                "-" if row["muon_over_adam_stream"] is None else f"{row['muon_over_adam_stream']:.3f}",
                 f"{row['ours_over_torch_optimizer']:.3f}",
                 f"{row['batched_over_reference_optimizer']:.3f}",
+                ", ".join(f"{r:.3f}" for r in row["compiled_over_torch_optimizer"].values()) or "-",
             )
     console.print(table)
     console.print(ratios)

@@ -70,17 +70,29 @@ def test_bad_field_config_is_refused(kwargs, message):
         FieldConfig(**kwargs).check()
 
 
-def test_omega_folding_keeps_the_function_and_scales_the_stored_matrix():
+@pytest.mark.parametrize(
+    "arch, factor",
+    [("siren", 30.0), ("finer", 30.0), ("gauss", 1 / 0.05), ("wire", 20.0)],
+)
+def test_omega_folding_keeps_the_function_and_scales_the_stored_matrix(arch, factor):
     from muon_nerf.fields.fold import OmegaFoldedLinear, fold_omega
 
-    field = MLPField(FieldConfig(arch="siren", num_layers=4, width=16, omega=30.0), 2, 1)
+    cfg = FieldConfig(arch=arch, num_layers=4, width=16, omega=30.0, gauss_a=0.05, wire_omega=20.0)
+    field = MLPField(cfg, 2, 1)
     x = torch.rand(9, 2) * 2 - 1
     before, w = field(x), field.hidden[0].weight.detach().clone()
     fold_omega(field)
     assert isinstance(field.hidden[0], OmegaFoldedLinear)
     torch.testing.assert_close(field(x), before)
-    torch.testing.assert_close(field.hidden[0].weight, 30.0 * w)
+    torch.testing.assert_close(field.hidden[0].weight, factor * w)
     assert [pr.name for pr in field.param_roles() if pr.role == "hidden" and pr.is_weight] == [
         "hidden.0.weight",
         "hidden.1.weight",
     ]
+
+
+def test_folding_a_relu_field_is_refused():
+    from muon_nerf.fields.fold import fold_omega
+
+    with pytest.raises(ValueError, match="omega folding applies to"):
+        fold_omega(MLPField(FieldConfig(arch="relu", num_layers=3, width=8), 2, 1))

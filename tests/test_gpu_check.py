@@ -19,7 +19,9 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "device.json",
+        "gpu_check.log",
         "image_relu.json",
+        "image_relu.png",
         "image_siren.json",
         "nerf.json",
         "speed.json",
@@ -28,7 +30,8 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
     assert set(image["results"]) == {"adam", "muon"} and image["results"]["muon"]["metrics"]["psnr"] > 0
     speed = json.loads((tmp_path / "speed.json").read_text())
     assert speed["steps"][0]["ours_over_torch_optimizer"] > 0 and speed["loop_overhead"][0]["ratio"] > 0
-    assert speed["ttq"]["adam_final_psnr"] > 0
+    assert speed["ttq"]["adam_final_psnr"] > 0 and speed["steps"][0]["muon_over_adam_stream"] > 0
+    assert "failed parts: 0" in (tmp_path / "gpu_check.log").read_text()
     nerf = json.loads((tmp_path / "nerf.json").read_text())
     assert set(nerf["methods"]) == {"muon-nerf", "muon-nerf-adam"}
     assert all(m["psnr"] > 0 for m in nerf["methods"].values())

@@ -47,9 +47,10 @@ class OptimConfig:
     muon_weight_decay: float = 0.0
     """torch.optim.Muon defaults to 0.1; the paper uses 0."""
     fold_omega: bool = True
-    """SIREN/FINER under Muon: store ω0·W in the hidden layers so --muon-lr means what it means for
-    ReLU (without it, Muon's step is ω0 times larger; see muon_nerf/fields/fold.py). Equivalent to
-    dividing the Muon lr by ω0; the audio task keeps the paper's unfolded lr instead."""
+    """SIREN/FINER/Gauss/WIRE under Muon: store ω0·W in the hidden layers (ω0: the activation's input
+    frequency) so --muon-lr means what it means for ReLU (without it, Muon's step is ω0 times larger;
+    see muon_nerf/fields/fold.py). Equivalent to dividing the Muon lr by ω0; the audio task keeps
+    the paper's unfolded lr instead."""
 
     def check(self) -> None:
         """Refuse bad values with a one-line message (called before any work starts)."""
