@@ -15,21 +15,30 @@ from torch import Tensor
 
 
 def singular_values(w: Tensor) -> Tensor:
-    return torch.linalg.svdvals(w.detach().float())
+    """σ of ``w``, computed on the CPU: a field's matrices are small, and a GPU SVD of a 256×256
+    matrix costs milliseconds of solver launches and syncs, which made rank tracking a visible
+    share of a GPU fit loop."""
+    return torch.linalg.svdvals(w.detach().float().cpu())
+
+
+def _stable(s2: Tensor) -> float:
+    return float(s2.sum() / s2.max().clamp_min(1e-30))
+
+
+def _effective(s2: Tensor) -> float:
+    p = s2 / s2.sum().clamp_min(1e-30)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
 
 
 def stable_rank(w: Tensor) -> float:
     """``‖W‖_F² / ‖W‖_2²``: between 1 (rank one) and min(m, n) (all σ equal)."""
-    s2 = singular_values(w) ** 2
-    return float(s2.sum() / s2.max().clamp_min(1e-30))
+    return _stable(singular_values(w) ** 2)
 
 
 def effective_rank(w: Tensor) -> float:
     """``exp`` of the Shannon entropy of the normalized squared spectrum."""
-    s2 = singular_values(w) ** 2
-    p = s2 / s2.sum().clamp_min(1e-30)
-    p = p[p > 0]
-    return float(torch.exp(-(p * p.log()).sum()))
+    return _effective(singular_values(w) ** 2)
 
 
 @dataclass
@@ -43,8 +52,9 @@ class RankTracker:
     def record(self, step: int, weights: dict[str, Tensor]) -> None:
         self.steps.append(step)
         for name, w in weights.items():
-            self.stable.setdefault(name, []).append(stable_rank(w))
-            self.effective.setdefault(name, []).append(effective_rank(w))
+            s2 = singular_values(w) ** 2  # one SVD per matrix for both measures
+            self.stable.setdefault(name, []).append(_stable(s2))
+            self.effective.setdefault(name, []).append(_effective(s2))
 
     def final_stable(self) -> dict[str, float]:
         return {name: values[-1] for name, values in self.stable.items()}

@@ -87,8 +87,20 @@ def _progress(enabled: bool, label: str) -> Progress:
 
 
 @contextmanager
-def _matmul_precision(device: torch.device, tf32: bool) -> Iterator[None]:
-    """Allow TF32 matmuls on CUDA for the fit only (restored afterwards: it is process-global)."""
+def _numerics(device: torch.device, tf32: bool) -> Iterator[None]:
+    """Process-global float settings for the fit only (restored afterwards).
+
+    CPU: flush denormals to zero. Gauss and WIRE activations underflow into denormal floats away
+    from their peak, which the CPU computes with microcode: measured 3.3× (Gauss) and 1.8× (WIRE)
+    slower steps without it, same results to fp32 rounding. CUDA: TF32 matmuls when asked.
+    """
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+        try:
+            yield
+        finally:
+            torch.set_flush_denormal(False)
+        return
     if device.type != "cuda" or not tf32:
         yield
         return
@@ -134,7 +146,7 @@ def fit(
     train_seconds, wall_start = 0.0, time.perf_counter()
     prediction: Tensor | None = None
     metrics: dict[str, float] = {}
-    with _progress(cfg.progress, label) as bar, _matmul_precision(device, cfg.tf32):
+    with _progress(cfg.progress, label) as bar, _numerics(device, cfg.tf32):
         task = bar.add_task(label, total=cfg.steps, status="")
         segment_start = time.perf_counter()
         for step in range(1, cfg.steps + 1):

@@ -39,7 +39,7 @@ def ssim(pred: Tensor, target: Tensor, data_range: float = 1.0) -> float:
     if x.ndim == 2:
         x, y = x[..., None], y[..., None]
     x, y = (t.permute(2, 0, 1)[:, None] for t in (x, y))  # (C, 1, H, W)
-    k = _gaussian_kernel()
+    k = _gaussian_kernel().to(x.device)
     if min(x.shape[-2:]) < k.numel():
         raise ValueError(
             f"ssim needs images of at least {k.numel()}×{k.numel()} pixels, got {tuple(x.shape[-2:])}"

@@ -22,7 +22,7 @@ from muon_nerf.diagnostics import plot_ranks
 from muon_nerf.fields import FieldConfig, MLPField
 from muon_nerf.fields.fold import OMEGA_ARCHS, fold_omega
 from muon_nerf.io import default_run_name, staged_dir, write_json
-from muon_nerf.optim import MuonWithAuxAdam, build_optimizer, format_split
+from muon_nerf.optim import CompileMode, MuonWithAuxAdam, build_optimizer, format_split
 from muon_nerf.plotting import OPTIMIZER_COLORS, draw_panel, new_figure, save_figure
 from muon_nerf.signals.base import Signal
 from muon_nerf.signals.loop import FitConfig, FitResult, fit
@@ -52,6 +52,11 @@ class OptimConfig:
     see muon_nerf/fields/fold.py). Equivalent to dividing the Muon lr by ω0; the audio task keeps
     the paper's unfolded lr instead."""
 
+    muon_compile: CompileMode | None = None
+    """GPU: run the batched Newton–Schulz chain through torch.compile; ``reduce-overhead`` replays
+    it as a CUDA graph (measured on an H200: optimizer step 0.46× torch.optim.Muon+Adam vs 0.60×
+    eager, for a 5×256 field). Costs a compile at start-up; off by default."""
+
     def check(self) -> None:
         """Refuse bad values with a one-line message (called before any work starts)."""
         for name in ("lr", "muon_lr"):
@@ -69,6 +74,7 @@ class OptimConfig:
             nesterov=self.nesterov,
             ns_steps=self.ns_steps,
             weight_decay=self.muon_weight_decay,
+            compile=self.muon_compile,
         )
 
 
