@@ -37,7 +37,7 @@ else
   DEVICE=cuda; IMAGE_ARGS=(--steps 5000 --eval-every 100 --tf32); IMAGE=(--image "$DATA/kodak/kodim01.png")
   SPEED_ARGS=(--sizes 65536 393216 --widths 256 --reps 40 --loop-steps 1000
               --ttq-image "$DATA/kodak/kodim01.png" --ttq-downscale 2 --ttq-width 150 --ttq-steps 2000)
-  LIMIT_SPEED=${LIMIT_SPEED:-200}; LIMIT_IMAGE=${LIMIT_IMAGE:-110}; LIMIT_NERF=${LIMIT_NERF:-120}
+  LIMIT_SPEED=${LIMIT_SPEED:-150}; LIMIT_IMAGE=${LIMIT_IMAGE:-180}; LIMIT_NERF=${LIMIT_NERF:-120}
 fi
 python3 -c "import json, torch; print(json.dumps({'device': torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', 'torch': torch.__version__}))" > "$OUT/device.json"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,8 +22,10 @@ from muon_nerf.signals.base import Signal
 # compute in microcode (measured: Gauss steps 3.3×, WIRE 1.8× slower). Flush-to-zero is a
 # per-thread flag that OpenMP workers copy when they are created, so it is set when the fit loop
 # is imported (before the first parallel torch op of any CLI or script), not per fit: set later,
-# it reaches the main thread only. Only values below 1.2e-38 change (to 0).
+# it reaches the main thread only. Only values below 1.2e-38 change (to 0). NumPy notices (its
+# `finfo` then reports the smallest subnormal as zero) and warns once per dtype: that is expected.
 torch.set_flush_denormal(True)
+warnings.filterwarnings("ignore", message="The value of the smallest subnormal", category=UserWarning)
 
 
 @dataclass
