@@ -110,6 +110,7 @@ def run_pair(task: str, args: list[str], device: str) -> dict:
     signal = cfg.signal().to(device)
     described = signal.describe()
     out = {"task": task, "args": args, "signal": described, "config": dataclasses.asdict(cfg), "runs": {}}
+    values = int(signal.measurements().numel())  # before the fits: a failure here costs nothing
     for name in OPTIMIZERS:
         res = fit_one(signal, cfg, name)
         out["runs"][name] = {
@@ -118,7 +119,6 @@ def run_pair(task: str, args: list[str], device: str) -> dict:
             "train_seconds": res.train_seconds,
             "num_params": res.extra["num_params"],
         }
-    values = int(signal.measurements().numel())
     out["values_per_param"] = values / out["runs"]["adam"]["num_params"]
     out["primary_metric"] = signal.primary_metric
     return out

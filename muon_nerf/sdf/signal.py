@@ -100,6 +100,11 @@ class SdfSignal(Signal):
     def out_dim(self) -> int:
         return 1
 
+    def measurements(self) -> Tensor:
+        """What the field is fitted to: the SDF values of the sample pool (``coords`` here are the
+        evaluation grid, which the fit never sees)."""
+        return self.pool_sdf
+
     def sample(self, batch_size: int | None, generator: torch.Generator) -> Batch:
         if batch_size is None or batch_size >= len(self.pool_points):
             return Batch(self.pool_points, self.pool_sdf)
