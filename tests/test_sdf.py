@@ -254,3 +254,10 @@ def test_no_warning_for_watertight_mesh():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         MeshSdf(trimesh.creation.icosphere(subdivisions=2))
+
+
+def test_measurements_are_the_sample_pool(sphere_file: Path):
+    """What the field is fitted to (benchmarks divide its size by the parameter count)."""
+    signal = tiny_signal(sphere_file)
+    assert signal.measurements().shape == (14000, 1)
+    torch.testing.assert_close(signal.measurements(), signal.pool_sdf)
