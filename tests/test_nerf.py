@@ -18,9 +18,10 @@ from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.plugins.registry import discover_methods
 
 from muon_nerf.fields import FieldConfig
+from muon_nerf.fields.fold import OmegaFoldedLinear
 from muon_nerf.method_configs import muon_nerf_adam_method, muon_nerf_method
 from muon_nerf.nerf.config import MuonNeRFModelConfig
-from muon_nerf.nerf.field import MuonNeRFField, OmegaFoldedLinear
+from muon_nerf.nerf.field import MuonNeRFField
 from muon_nerf.nerf.lpips import cached_lpips
 from muon_nerf.nerf.model import MuonNeRFModel
 from muon_nerf.nerf.optimizers import (

@@ -28,6 +28,12 @@ FOLD_FREQUENCY = {
 OMEGA_ARCHS = tuple(FOLD_FREQUENCY)
 
 
+def folds_under(arch: str, optimizer: str) -> bool:
+    """Whether a field of ``arch`` is folded by default when its hidden weights train with
+    ``optimizer``: under Muon only, so the Adam baselines keep the usual parametrization."""
+    return optimizer == "muon" and arch in FOLD_FREQUENCY
+
+
 def fold_frequency(config: FieldConfig) -> float:
     """The factor :func:`fold_omega` stores the hidden weights multiplied by."""
     return float(FOLD_FREQUENCY[config.arch](config))
@@ -56,5 +62,6 @@ def fold_omega(mlp: MLPField) -> None:
     :class:`OmegaFoldedLinear` (the factor is :func:`fold_frequency`)."""
     if mlp.config.arch not in FOLD_FREQUENCY:
         raise ValueError(f"omega folding applies to {OMEGA_ARCHS}, not arch {mlp.config.arch!r}")
+    omega = fold_frequency(mlp.config)
     for i, layer in enumerate(mlp.hidden):
-        mlp.hidden[i] = OmegaFoldedLinear(layer, fold_frequency(mlp.config))
+        mlp.hidden[i] = OmegaFoldedLinear(layer, omega)

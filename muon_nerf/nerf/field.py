@@ -23,7 +23,7 @@ from torch import Tensor
 
 from muon_nerf.fields import FieldConfig, MLPField
 from muon_nerf.fields.encodings import PositionalEncoding
-from muon_nerf.fields.fold import OMEGA_ARCHS, OmegaFoldedLinear, fold_omega  # noqa: F401 - re-exported
+from muon_nerf.fields.fold import fold_omega
 from muon_nerf.optim import ParamRole
 
 
@@ -56,9 +56,7 @@ class MuonNeRFField(Field):
         self.density_bias = density_bias
         self.mlp_base = MLPField(position_mlp, in_dim=3, out_dim=1 + geo_feat_dim)
         if omega_folded:
-            if position_mlp.arch not in OMEGA_ARCHS:
-                raise ValueError(f"omega folding applies to {OMEGA_ARCHS}, not arch {position_mlp.arch!r}")
-            fold_omega(self.mlp_base)
+            fold_omega(self.mlp_base)  # refuses archs that have no input frequency
         self.direction_encoding = PositionalEncoding(3, dir_frequencies)
         head = FieldConfig(arch="relu", num_layers=head_layers, width=head_width)
         self.mlp_head = MLPField(head, in_dim=geo_feat_dim + self.direction_encoding.out_dim, out_dim=3)

@@ -30,8 +30,9 @@ from torch.nn import Parameter
 
 from muon_nerf.diagnostics import stable_rank
 from muon_nerf.fields import FieldConfig
+from muon_nerf.fields.fold import folds_under
 from muon_nerf.nerf.config import MuonNeRFModelConfig
-from muon_nerf.nerf.field import OMEGA_ARCHS, MuonNeRFField
+from muon_nerf.nerf.field import MuonNeRFField
 from muon_nerf.nerf.lpips import cached_lpips
 from muon_nerf.optim import split_params
 from muon_nerf.signals.metrics import psnr, ssim
@@ -54,7 +55,7 @@ class MuonNeRFModel(Model):
         )
         fold = cfg.fold_omega
         if fold is None:
-            fold = cfg.arch in OMEGA_ARCHS and cfg.hidden_optimizer == "muon"
+            fold = folds_under(cfg.arch, cfg.hidden_optimizer)
         self.field = MuonNeRFField(
             self.scene_box.aabb,
             position_mlp,

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from muon_nerf.diagnostics import plot_ranks
 from muon_nerf.fields import FieldConfig, MLPField
-from muon_nerf.fields.fold import OMEGA_ARCHS, fold_omega
+from muon_nerf.fields.fold import fold_omega, folds_under
 from muon_nerf.io import default_run_name, staged_dir, write_json
 from muon_nerf.optim import CompileMode, MuonWithAuxAdam, build_optimizer, format_split
 from muon_nerf.plotting import OPTIMIZER_COLORS, draw_panel, new_figure, save_figure
@@ -136,7 +136,7 @@ def hardware() -> dict:
 def fit_one(
     signal: Signal, cfg: TaskConfig, optimizer: str, on_eval: Callable[[dict[str, float]], None] | None = None
 ) -> FitResult:
-    fold = optimizer == "muon" and cfg.optim.fold_omega and cfg.field.arch in OMEGA_ARCHS
+    fold = cfg.optim.fold_omega and folds_under(cfg.field.arch, optimizer)
     field_ = make_field(signal, cfg.field, cfg.fit.seed, cfg.fit.device, fold)
     opt = cfg.optim.build(field_, optimizer)
     if cfg.print_split:
