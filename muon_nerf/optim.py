@@ -1,107 +1,131 @@
 """Muon for hidden-layer matrices and Adam for everything else, as one ``torch.optim.Optimizer``.
 
 Why one object: schedulers, ``state_dict()`` and checkpointing then work exactly as with any
-torch optimizer. Muon groups reuse ``torch.optim.Muon``'s own update (momentum, Newton–Schulz
-orthogonalization, shape-dependent LR adjustment); Adam groups reuse ``torch.optim.adam``.
+torch optimizer. The Muon update is ``torch.optim.Muon``'s (momentum, Nesterov, quintic
+Newton–Schulz orthogonalization in bf16, shape-dependent LR scale), written here from the math
+with public torch API only (tests check it against ``torch.optim.Muon``); Adam groups use
+``torch.optim.adam.adam``, the functional behind ``torch.optim.Adam``.
 
 Which parameters go to Muon is decided by each layer's *role* in the field (first, hidden,
 last, encoding, head), never by guessing from tensor shapes: a first-layer weight is 2-D too,
-but orthogonalizing it hurts coordinate networks (McGinnis et al. 2025).
+but orthogonalizing it hurts coordinate networks (McGinnis et al. 2025). ``split_by_role`` is the
+one place that decides; every front end (``muon-fit``, ``muon-sdf``, ``muon-sweep``, the
+nerfstudio plugin) builds its groups through it.
 """
 
 from __future__ import annotations
 
-import inspect
+import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import torch
-from torch import Tensor, nn
-from torch.optim import _muon
+from jaxtyping import Float
+from torch import Tensor
 from torch.optim import adam as _adam
 
-Role = Literal["first", "hidden", "last", "encoding", "head"]
+from muon_nerf.fields.roles import HasParamRoles, ParamRole
+
 OptimizerName = Literal["adam", "muon"]
+GroupName = Literal["muon", "adam", "encoding"]
 CompileMode = Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"]
+AdjustLr = Literal["original", "match_rms_adamw"]
 
-# torch.optim.Muon's functional gained a required ``use_addmm`` flag in some releases (≥ 2.9 vary);
-# the reference path passes it (off, torch's default) only where the signature has it.
-_REFERENCE_EXTRA = {"use_addmm": False} if "use_addmm" in inspect.signature(_muon.muon).parameters else {}
-
-
-@dataclass(frozen=True)
-class ParamRole:
-    """One trainable tensor and the role of the layer it belongs to."""
-
-    name: str
-    param: nn.Parameter
-    role: Role
-    is_weight: bool
+MUON_LR = 0.02
+"""Muon's learning rate unless a task sets its own (Keller Jordan's default)."""
+ADAM_LR = 1e-3
 
 
-class HasParamRoles(Protocol):
-    """Anything whose trainable tensors can be listed with their layer roles (our fields)."""
+@dataclass
+class MuonConfig:
+    """Muon's hyperparameters besides the learning rate: ``torch.optim.Muon``'s defaults, except
+    weight decay 0 (the paper's setting; torch defaults to 0.1). Declared once, nested by every
+    front end."""
 
-    def param_roles(self) -> Iterator[ParamRole]: ...
+    momentum: float = 0.95
+    nesterov: bool = True
+    ns_steps: int = 5
+    """Quintic Newton–Schulz iterations."""
+    ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
+    """(a, b, c) of ``a X + b (X Xᵀ) X + c (X Xᵀ)² X``, chosen to maximize the slope at zero."""
+    ns_eps: float = 1e-7
+    """Floor of the Frobenius norm that normalizes the update before Newton–Schulz."""
+    muon_weight_decay: float = 0.0
+    adjust_lr: AdjustLr = "original"
+    """original: lr·√max(1, rows/cols); match_rms_adamw: lr·0.2·√max(rows, cols)."""
+
+    def group(self, params: Iterable[Tensor], lr: float) -> dict[str, Any]:
+        """A Muon param group for ``MuonWithAuxAdam`` with these hyperparameters."""
+        return dict(
+            params=list(params),
+            use_muon=True,
+            lr=lr,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
+            ns_steps=self.ns_steps,
+            ns_coefficients=tuple(self.ns_coefficients),
+            eps=self.ns_eps,
+            weight_decay=self.muon_weight_decay,
+            adjust_lr=self.adjust_lr,
+        )
 
 
-def goes_to_muon(pr: ParamRole, muon_first_layer: bool = False) -> bool:
-    """Muon gets hidden-layer weight matrices (and the first layer's, when asked)."""
-    return pr.is_weight and (pr.role == "hidden" or (muon_first_layer and pr.role == "first"))
+def zeropower_via_newtonschulz5(
+    g: Float[Tensor, "k m n"], coefficients: tuple[float, float, float], steps: int, eps: float
+) -> Float[Tensor, "k m n"]:
+    """Approximately orthogonalize each matrix of a stack ``(k, m, n)``: ``U S' Vᵀ`` with
+    ``S'`` near 1 where ``G = U S Vᵀ`` (Keller Jordan's quintic Newton–Schulz iteration).
 
-
-def zeropower_via_newtonschulz5_batched(
-    g: Tensor, ns_coefficients: tuple[float, float, float], ns_steps: int, eps: float
-) -> Tensor:
-    """``torch.optim.Muon``'s quintic Newton–Schulz iteration on a stack ``(k, m, n)`` of matrices.
-
-    Same coefficients, bf16 arithmetic, Frobenius pre-normalization and transposition rule as
-    ``torch.optim._muon._zeropower_via_newtonschulz``, but one batched matmul chain for all k
-    matrices: on a GPU the per-matrix chains of a small field are launch-bound, so batching
-    turns ``5·k`` tiny launches per iteration into 5.
+    In bf16, after scaling each matrix to Frobenius norm ≤ 1 (so its spectral norm is too); on
+    the wide orientation (``m ≤ n``) so the Gram matrix ``X Xᵀ`` is the small one. One batched
+    matmul chain for all k matrices: a small field's per-matrix chains are launch-bound on a GPU.
     """
-    a, b, c = ns_coefficients
+    a, b, c = coefficients
     x = g.bfloat16()
     tall = g.size(-2) > g.size(-1)
     if tall:
         x = x.mT
     x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
-    for _ in range(ns_steps):
+    for _ in range(steps):
         gram = x @ x.mT
-        gram_update = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)
-        x = torch.baddbmm(x, gram_update, x, beta=a)
+        poly = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)
+        x = torch.baddbmm(x, poly, x, beta=a)
     return x.mT if tall else x
+
+
+def adjusted_lr(lr: float, adjust: AdjustLr, shape: torch.Size) -> float:
+    """Muon's shape-dependent step: an orthogonal update of a tall matrix has small per-entry RMS,
+    so ``original`` scales by √(rows/cols) when rows > cols; ``match_rms_adamw`` matches
+    AdamW's update RMS (0.2·√max dim, Moonshot's rule)."""
+    rows, cols = shape[:2]
+    if adjust == "original":
+        return lr * math.sqrt(max(1.0, rows / cols))
+    if adjust == "match_rms_adamw":
+        return lr * 0.2 * math.sqrt(max(rows, cols))
+    raise ValueError(f"adjust_lr must be 'original' or 'match_rms_adamw', got {adjust!r}")
 
 
 class MuonWithAuxAdam(torch.optim.Optimizer):
     """Muon on param groups flagged ``use_muon=True``, Adam on the others.
 
     Muon group keys: ``lr, momentum, nesterov, weight_decay, ns_coefficients, ns_steps, eps,
-    adjust_lr_fn`` (defaults as ``torch.optim.Muon`` except ``weight_decay=0``, the paper's
-    setting). Adam group keys: ``lr, betas, eps, weight_decay``.
+    adjust_lr`` (defaults: :class:`MuonConfig`). Adam group keys: ``lr, betas, eps,
+    weight_decay``.
 
-    ``batched=True`` runs all same-shape Muon matrices of a group as one batched
-    Newton–Schulz chain with foreach momentum; ``False`` calls ``torch.optim.Muon``'s
-    per-parameter functional (the reference; the two agree within bf16 rounding).
-    ``compile`` (GPU only, batched only) runs that chain through ``torch.compile`` in the given
-    mode (``reduce-overhead`` replays it as a CUDA graph): fewer launches for small fields; whether
-    it pays is measured by ``scripts/bench_speed.py``, so it is off by default.
+    ``batched=True`` orthogonalizes all same-shape Muon matrices of a group as one batched
+    Newton–Schulz chain; ``False`` runs one chain per matrix (the reference; the two agree within
+    bf16 rounding). ``compile`` (GPU, batched only) runs that chain through ``torch.compile`` in
+    the given mode (``reduce-overhead`` replays it as a CUDA graph): fewer launches for small
+    fields; whether it pays is measured by ``scripts/bench_speed.py``, so it is off by default.
     """
 
-    MUON_DEFAULTS: dict[str, Any] = dict(
-        lr=0.02,
-        momentum=0.95,
-        nesterov=True,
-        weight_decay=0.0,
-        ns_coefficients=(_muon.DEFAULT_A, _muon.DEFAULT_B, _muon.DEFAULT_C),
-        ns_steps=_muon.DEFAULT_NS_STEPS,
-        eps=_muon.EPS,
-        adjust_lr_fn=None,
-    )
-    ADAM_DEFAULTS: dict[str, Any] = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    MUON_DEFAULTS: dict[str, Any] = {
+        k: v for k, v in MuonConfig().group([], MUON_LR).items() if k != "params"
+    }
+    ADAM_DEFAULTS: dict[str, Any] = dict(lr=ADAM_LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 
     def __init__(
         self,
@@ -139,6 +163,8 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
         return loss
 
     def _muon_step(self, group: dict[str, Any]) -> None:
+        """Momentum (Nesterov: the update is the gradient pulled toward the buffer), then each
+        update orthogonalized and applied with the shape-adjusted lr."""
         params = [p for p in group["params"] if p.grad is not None]
         if not params:
             return
@@ -149,23 +175,28 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
             if "momentum_buffer" not in state:
                 state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             bufs.append(state["momentum_buffer"])
-        kwargs = {
-            k: group[k]
-            for k in (
-                "lr",
-                "weight_decay",
-                "momentum",
-                "nesterov",
-                "ns_coefficients",
-                "ns_steps",
-                "eps",
-                "adjust_lr_fn",
+        momentum, lr = group["momentum"], float(group["lr"])
+        updates = []
+        for p, g, buf in zip(params, grads, bufs, strict=True):
+            buf.lerp_(g, 1 - momentum)
+            updates.append(g.lerp(buf, momentum) if group["nesterov"] else buf)
+            if group["weight_decay"]:
+                p.mul_(1 - lr * group["weight_decay"])
+        orthogonalize = _newton_schulz(self.compile if self.batched else None)
+        buckets: dict[object, list[int]] = defaultdict(list)  # batched: one chain per shape
+        for i, p in enumerate(params):
+            buckets[p.shape if self.batched else i].append(i)
+        for idx in buckets.values():
+            shape = params[idx[0]].shape
+            ortho = orthogonalize(
+                torch.stack([updates[i] for i in idx]),
+                group["ns_coefficients"],
+                group["ns_steps"],
+                group["eps"],
             )
-        }
-        if not self.batched:
-            _muon.muon(params, grads, bufs, has_complex=False, **_REFERENCE_EXTRA, **kwargs)
-            return
-        _batched_muon(params, grads, bufs, orthogonalize=_newton_schulz(self.compile), **kwargs)
+            step = adjusted_lr(lr, group["adjust_lr"], shape)
+            for i, update in zip(idx, ortho.unbind(0), strict=True):
+                params[i].add_(update, alpha=-step)
 
     def _adam_step(self, group: dict[str, Any]) -> None:
         params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
@@ -206,39 +237,8 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
 def _newton_schulz(compile_mode: CompileMode | None) -> Callable[..., Tensor]:
     """The batched chain, eager or compiled once per mode (torch.compile caches per shape)."""
     if compile_mode is None:
-        return zeropower_via_newtonschulz5_batched
-    return torch.compile(zeropower_via_newtonschulz5_batched, mode=compile_mode, fullgraph=True)
-
-
-def _batched_muon(
-    params: list[Tensor],
-    grads: list[Tensor],
-    bufs: list[Tensor],
-    *,
-    orthogonalize: Callable[..., Tensor],
-    lr: float,
-    weight_decay: float,
-    momentum: float,
-    nesterov: bool,
-    ns_coefficients: tuple[float, float, float],
-    ns_steps: int,
-    eps: float,
-    adjust_lr_fn: str | None,
-) -> None:
-    """``torch.optim.Muon``'s update, with foreach momentum and one NS chain per shape."""
-    lr = float(lr)
-    torch._foreach_lerp_(bufs, grads, 1 - momentum)
-    updates = torch._foreach_lerp(grads, bufs, momentum) if nesterov else bufs
-    by_shape: dict[torch.Size, list[int]] = defaultdict(list)
-    for i, p in enumerate(params):
-        by_shape[p.shape].append(i)
-    if weight_decay:
-        torch._foreach_mul_(params, 1 - lr * weight_decay)
-    for shape, idx in by_shape.items():
-        stacked = torch.stack([updates[i] for i in idx])
-        ortho = orthogonalize(stacked, ns_coefficients, ns_steps, eps)
-        adjusted = _muon._adjust_lr(lr, adjust_lr_fn, shape)
-        torch._foreach_add_([params[i] for i in idx], list(ortho.unbind(0)), alpha=-adjusted)
+        return zeropower_via_newtonschulz5
+    return torch.compile(zeropower_via_newtonschulz5, mode=compile_mode, fullgraph=True)
 
 
 def _validate_group(group: dict[str, Any]) -> None:
@@ -246,6 +246,10 @@ def _validate_group(group: dict[str, Any]) -> None:
         raise ValueError(f"learning rate must be >= 0, got {group['lr']}")
     if not group["use_muon"]:
         return
+    if group["adjust_lr"] not in ("original", "match_rms_adamw"):
+        raise ValueError(f"adjust_lr must be 'original' or 'match_rms_adamw', got {group['adjust_lr']!r}")
+    if not 0 < group["ns_steps"] < 100:
+        raise ValueError(f"ns_steps must be in 1..99, got {group['ns_steps']}")
     for p in group["params"]:
         if p.ndim != 2:
             raise ValueError(
@@ -256,49 +260,96 @@ def _validate_group(group: dict[str, Any]) -> None:
             raise ValueError(f"Muon groups take real parameters only; got {p.dtype}")
 
 
-def split_params(
-    field: HasParamRoles, muon_first_layer: bool = False
-) -> tuple[list[ParamRole], list[ParamRole]]:
-    """(Muon, Adam) partition of the field's trainable tensors by layer role."""
-    muon, adam = [], []
-    for pr in field.param_roles():
-        if pr.param.requires_grad:
-            (muon if goes_to_muon(pr, muon_first_layer) else adam).append(pr)
-    return muon, adam
+def split_by_role(
+    field_: HasParamRoles, optimizer: OptimizerName = "muon", muon_first_layer: bool = False
+) -> dict[GroupName, list[ParamRole]]:
+    """The field's trainable tensors by group: ``muon`` (hidden weight matrices, and the first
+    layer's with ``muon_first_layer``; only when ``optimizer`` is muon), ``encoding`` (a trainable
+    encoding's tensors: Adam with its own lr/eps) and ``adam`` (the rest). An exact partition."""
+    if optimizer not in ("adam", "muon"):
+        raise ValueError(f"optimizer must be 'adam' or 'muon', got {optimizer!r}")
+    groups: dict[GroupName, list[ParamRole]] = {"muon": [], "adam": [], "encoding": []}
+    for pr in field_.param_roles():
+        if not pr.param.requires_grad:
+            continue
+        to_muon = (
+            optimizer == "muon"
+            and pr.is_weight
+            and (pr.role == "hidden" or (muon_first_layer and pr.role == "first"))
+        )
+        groups["muon" if to_muon else "encoding" if pr.role == "encoding" else "adam"].append(pr)
+    return groups
 
 
-def format_split(field: HasParamRoles, muon_first_layer: bool = False) -> str:
-    """Human-readable table of which tensor goes to which optimizer, with shapes."""
-    muon, adam = split_params(field, muon_first_layer)
-    rows = [f"{'optimizer':<6} {'role':<8} {'shape':<14} name"]
-    for opt, prs in (("muon", muon), ("adam", adam)):
+@dataclass
+class OptimConfig:
+    """The paper's optimizer flags (``--optimizer``, ``--lr``, ``--muon-lr``) and Muon's settings."""
+
+    optimizer: OptimizerName = "muon"
+    lr: float = ADAM_LR
+    """Adam learning rate (all parameters with adam; first/last layers and biases with muon)."""
+    muon_lr: float = MUON_LR
+    """Muon learning rate for the hidden-layer weight matrices."""
+    muon_first_layer: bool = False
+    """Also give the first layer's weight matrix to Muon."""
+    muon: MuonConfig = field(default_factory=MuonConfig)
+    encoding_lr: float | None = None
+    """Adam lr of a trainable encoding's parameters (hash grids); None: --lr."""
+    encoding_eps: float = 1e-15
+    """Adam eps of a trainable encoding's parameters (instant-ngp's 1e-15: their gradients are sparse)."""
+    muon_compile: CompileMode | None = None
+    """GPU: run the batched Newton–Schulz chain through torch.compile; ``reduce-overhead`` replays
+    it as a CUDA graph. Costs a compile at start-up; off by default."""
+
+    def check(self) -> None:
+        """Refuse bad values with a one-line message (called before any work starts)."""
+        for name in ("lr", "muon_lr", "encoding_lr"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+
+    def param_groups(
+        self, field_: HasParamRoles, optimizer: OptimizerName | None = None
+    ) -> list[dict[str, Any]]:
+        """Param groups of ``field_`` for ``MuonWithAuxAdam`` (empty groups omitted)."""
+        split = split_by_role(field_, optimizer or self.optimizer, self.muon_first_layer)
+        groups = []
+        if split["muon"]:
+            groups.append(self.muon.group((pr.param for pr in split["muon"]), self.muon_lr))
+        if split["adam"]:
+            groups.append(dict(params=[pr.param for pr in split["adam"]], use_muon=False, lr=self.lr))
+        if split["encoding"]:
+            lr = self.lr if self.encoding_lr is None else self.encoding_lr
+            groups.append(
+                dict(
+                    params=[pr.param for pr in split["encoding"]],
+                    use_muon=False,
+                    lr=lr,
+                    eps=self.encoding_eps,
+                )
+            )
+        return groups
+
+    def build(self, field_: HasParamRoles, optimizer: OptimizerName | None = None) -> MuonWithAuxAdam:
+        """The optimizer of ``field_``: ``adam`` puts everything on Adam; ``muon`` puts hidden weights
+        on Muon and the rest on Adam."""
+        return MuonWithAuxAdam(self.param_groups(field_, optimizer), compile=self.muon_compile)
+
+
+def build_optimizer(field_: HasParamRoles, name: OptimizerName = "adam", **settings: Any) -> MuonWithAuxAdam:
+    """Shorthand for ``OptimConfig(optimizer=name, **settings).build(field_)`` (Muon settings such
+    as ``momentum`` go into its :class:`MuonConfig`)."""
+    muon_keys = {f for f in MuonConfig.__dataclass_fields__}
+    muon = MuonConfig(**{k: settings.pop(k) for k in list(settings) if k in muon_keys})
+    return OptimConfig(optimizer=name, muon=muon, **settings).build(field_)
+
+
+def format_split(
+    field_: HasParamRoles, optimizer: OptimizerName = "muon", muon_first_layer: bool = False
+) -> str:
+    """Human-readable table of which tensor goes to which optimizer group, with shapes."""
+    rows = [f"{'group':<9} {'role':<8} {'shape':<14} name"]
+    for name, prs in split_by_role(field_, optimizer, muon_first_layer).items():
         for pr in prs:
-            rows.append(f"{opt:<6} {pr.role:<8} {str(tuple(pr.param.shape)):<14} {pr.name}")
+            rows.append(f"{name:<9} {pr.role:<8} {str(tuple(pr.param.shape)):<14} {pr.name}")
     return "\n".join(rows)
-
-
-def build_optimizer(
-    field: HasParamRoles,
-    name: OptimizerName = "adam",
-    lr: float = 1e-3,
-    muon_lr: float = 0.1,
-    muon_first_layer: bool = False,
-    batched: bool = True,
-    compile: CompileMode | None = None,
-    **muon_kwargs: Any,
-) -> MuonWithAuxAdam:
-    """The paper's setup: ``adam`` puts everything on Adam(lr); ``muon`` puts hidden weights on
-    Muon(muon_lr) and the rest on Adam(lr). Empty groups are omitted."""
-    if name not in ("adam", "muon"):
-        raise ValueError(f"optimizer must be 'adam' or 'muon', got {name!r}")
-    if name == "adam":
-        muon: list[ParamRole] = []
-        adam = [pr for pr in field.param_roles() if pr.param.requires_grad]
-    else:
-        muon, adam = split_params(field, muon_first_layer)
-    groups = []
-    if muon:
-        groups.append(dict(params=[pr.param for pr in muon], use_muon=True, lr=muon_lr, **muon_kwargs))
-    if adam:
-        groups.append(dict(params=[pr.param for pr in adam], use_muon=False, lr=lr))
-    return MuonWithAuxAdam(groups, batched=batched, compile=compile)

@@ -35,10 +35,12 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muon_nerf.fields import ARCHITECTURES  # noqa: E402
-from muon_nerf.io import atomic_write_bytes, write_json  # noqa: E402
-from muon_nerf.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
-from muon_nerf.signals.cli import all_tasks, parse  # noqa: E402
-from muon_nerf.signals.run import OPTIMIZERS, fit_one, hardware  # noqa: E402
+from muon_nerf.fit.hardware import hardware  # noqa: E402
+from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
+from muon_nerf.fit.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
+from muon_nerf.fit.run import OPTIMIZERS, fit_one  # noqa: E402
+from muon_nerf.signals.cli import parse  # noqa: E402
+from muon_nerf.tasks import TASKS  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -79,12 +81,8 @@ PROFILES: dict[str, Profile] = {
             "audio": ("--audio", str(DATA / "audio/gt_bach.wav")),
             "ct": ("--image", str(DATA / "ct/chest.png")),
             "sisr": ("--image", str(DATA / "div2k/0001_1216x832.png")),
-            "sdf": (  # muon-sdf's `--preset paper` (FINER/BACON's 2 hidden layers × 256, long schedule)
-                *f"--mesh {DATA}/shapes/bunny/bun_zipper.ply".split(),
-                *"--width 256 --pe-frequencies 8 --steps 20000".split(),
-                *"--batch-size 65536 --num-surface 500000 --num-near 2000000 --num-uniform 250000".split(),
-                *"--eval-resolution 256 --eval-volume-points 1000000 --eval-every 2000".split(),
-            ),
+            # muon-sdf's paper profile (FINER/BACON's 2 hidden layers × 256, long schedule)
+            "sdf": ("--profile", "paper", "--mesh", str(DATA / "shapes/bunny/bun_zipper.ply")),
         },
     ),
 }
@@ -105,12 +103,12 @@ class QualityConfig:
 
 def run_pair(task: str, args: list[str], device: str) -> dict:
     """Adam and Muon on the same signal and initial weights: metrics, ranks, time, sizes."""
-    cfg = parse(task, [*args, "--no-progress", "--device", device], all_tasks())
+    cfg = parse(task, [*args, "--no-progress", "--device", device])
     cfg.check()
     signal = cfg.signal().to(device)
     described = signal.describe()
     out = {"task": task, "args": args, "signal": described, "config": dataclasses.asdict(cfg), "runs": {}}
-    values = int(signal.measurements().numel())  # before the fits: a failure here costs nothing
+    values = int(signal.train.target.numel())  # before the fits: a failure here costs nothing
     for name in OPTIMIZERS:
         res = fit_one(signal, cfg, name)
         out["runs"][name] = {
@@ -240,7 +238,7 @@ def main(cfg: QualityConfig) -> dict:
                 )
             )
     for task in cfg.tasks:
-        if task not in all_tasks():
+        if task not in TASKS:
             console.print(f"[yellow]{task}: not registered in muon-fit here, skipped")
             continue
         plan.append((task, [*profile.task_args.get(task, ()), *shlex.split(cfg.extra)]))

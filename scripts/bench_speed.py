@@ -42,12 +42,12 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muon_nerf.fields import FieldConfig, MLPField  # noqa: E402
-from muon_nerf.io import write_json  # noqa: E402
-from muon_nerf.optim import build_optimizer, split_params  # noqa: E402
+from muon_nerf.fit.hardware import hardware  # noqa: E402
+from muon_nerf.fit.io import write_json  # noqa: E402
+from muon_nerf.fit.loop import FitConfig, fit  # noqa: E402
+from muon_nerf.fit.metrics import mse  # noqa: E402
+from muon_nerf.optim import MuonWithAuxAdam, OptimConfig, build_optimizer, split_by_role  # noqa: E402
 from muon_nerf.signals.image import ImageSignal, downscale, read_image  # noqa: E402
-from muon_nerf.signals.loop import FitConfig, fit  # noqa: E402
-from muon_nerf.signals.metrics import mse  # noqa: E402
-from muon_nerf.signals.run import hardware  # noqa: E402
 
 VARIANTS = ("adam", "muon", "muon-ref", "torch-muon+adam")
 CUDA_VARIANTS = {"muon-compiled": "default", "muon-graphed": "reduce-overhead"}
@@ -90,23 +90,16 @@ class Variant:
     def __init__(self, name: str, field_: MLPField, cfg: SpeedConfig) -> None:
         self.name, self.field = name, field_
         if name == "torch-muon+adam":
-            muon, adam = split_params(field_)
+            split = split_by_role(field_)
             self.opts = [
-                torch.optim.Muon([p.param for p in muon], lr=cfg.muon_lr, weight_decay=0.0),
-                torch.optim.Adam([p.param for p in adam], lr=cfg.lr),
+                torch.optim.Muon([p.param for p in split["muon"]], lr=cfg.muon_lr, weight_decay=0.0),
+                torch.optim.Adam([p.param for p in split["adam"]], lr=cfg.lr),
             ]
         else:
-            opt_name = "adam" if name == "adam" else "muon"
-            self.opts = [
-                build_optimizer(
-                    field_,
-                    opt_name,
-                    lr=cfg.lr,
-                    muon_lr=cfg.muon_lr,
-                    batched=name != "muon-ref",
-                    compile=CUDA_VARIANTS.get(name),
-                )
-            ]
+            groups = OptimConfig(lr=cfg.lr, muon_lr=cfg.muon_lr).param_groups(
+                field_, "adam" if name == "adam" else "muon"
+            )
+            self.opts = [MuonWithAuxAdam(groups, batched=name != "muon-ref", compile=CUDA_VARIANTS.get(name))]
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         for o in self.opts:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
+from muon_nerf.fields.encodings import EncodingConfig
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +31,25 @@ def make_test_image(h: int = 32, w: int = 32, channels: int = 3, seed: int = 0) 
         )
     img = np.stack(chans, -1) + 0.1 * rng.standard_normal((h, w, channels)).cumsum(0) / h
     return np.clip(img, 0, 1).astype(np.float32)
+
+
+class ToyTrainableEncoding(nn.Module):
+    """A trainable encoding in its smallest form, standing in for a hash grid: a learned
+    per-coordinate scale (a vector) and a learned mixing matrix (2-D, yet never Muon's)."""
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.out_dim = in_dim
+        self.scale = nn.Parameter(torch.ones(in_dim))
+        self.mix = nn.Parameter(torch.eye(in_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.scale) @ self.mix
+
+
+@dataclass
+class ToyEncodingConfig(EncodingConfig):
+    """Plugs :class:`ToyTrainableEncoding` into any ``FieldConfig`` by configuration alone."""
+
+    def setup(self, name: str, in_dim: int) -> nn.Module:
+        return ToyTrainableEncoding(in_dim)

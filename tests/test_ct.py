@@ -16,9 +16,10 @@ from skimage.data import shepp_logan_phantom
 from skimage.transform import radon as skimage_radon
 from skimage.transform import resize
 
+from muon_nerf.fit.metrics import psnr
+from muon_nerf.fit.run import execute
 from muon_nerf.signals.cli import main, parse
 from muon_nerf.signals.ct import CTConfig, CTSignal
-from muon_nerf.signals.metrics import psnr
 from muon_nerf.signals.radon import (
     filtered_back_projection,
     pad_before,
@@ -26,7 +27,6 @@ from muon_nerf.signals.radon import (
     radon_transform,
     uniform_angles,
 )
-from muon_nerf.signals.run import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 

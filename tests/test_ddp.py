@@ -17,12 +17,12 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 from muon_nerf.fields import FieldConfig, MLPField
-from muon_nerf.optim import build_optimizer
+from muon_nerf.optim import MuonWithAuxAdam, OptimConfig
 
 WORLD, STEPS, BATCH = 2, 6, 64
 FIELD = FieldConfig(arch="relu", num_layers=4, width=32)
 VARIANTS = {"batched": True, "reference": False}
-"""Both Muon code paths: one batched Newton–Schulz chain per shape, and torch.optim.Muon's."""
+"""Both Muon code paths: one batched Newton–Schulz chain per shape, and one chain per matrix."""
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,7 +34,8 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
 def _setup(batched: bool) -> tuple[MLPField, torch.optim.Optimizer]:
     torch.manual_seed(0)
     field = MLPField(FIELD, 2, 3)
-    return field, build_optimizer(field, "muon", lr=1e-3, muon_lr=0.05, batched=batched)
+    groups = OptimConfig(optimizer="muon", lr=1e-3, muon_lr=0.05).param_groups(field)
+    return field, MuonWithAuxAdam(groups, batched=batched)
 
 
 def _snapshot(field: MLPField, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:

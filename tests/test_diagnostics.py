@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from muon_nerf.diagnostics import RankTracker, effective_rank, plot_ranks, stable_rank
+from muon_nerf.fit.diagnostics import RankTracker, effective_rank, stable_rank
+from muon_nerf.fit.figures import ranks_figure
 
 
 def test_ranks_closed_forms():
@@ -30,5 +31,5 @@ def test_tracker_records_and_plots(tmp_path):
         )
     assert tracker.steps == [0, 10]
     assert tracker.final_stable() == pytest.approx({"hidden.0.weight": 4.0, "hidden.1.weight": 1.0})
-    plot_ranks(tracker, tmp_path / "ranks.png")
+    ranks_figure(tracker, tmp_path / "ranks.png")
     assert (tmp_path / "ranks.png").read_bytes()[:4] == b"\x89PNG"

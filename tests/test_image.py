@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from muon_nerf.errors import InputError
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.run import execute
 from muon_nerf.signals.cli import parse
 from muon_nerf.signals.image import ImageSignal, downscale, read_image
-from muon_nerf.signals.run import execute
 from tests.conftest import make_test_image
 
 
@@ -161,7 +161,8 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, args, message):
 
 def test_siren_under_muon_is_omega_folded_and_its_checkpoint_reloads(png, tmp_path):
     """With ω0 folded, the image script's Muon lr suits SIREN too (unfolded it is ω0× too large)."""
-    from muon_nerf.signals.run import load_field
+    from muon_nerf.fields.fold import OmegaFoldedLinear
+    from muon_nerf.fit.checkpoint import load_field
 
     flags = "--arch siren --width 64 --num-layers 4 --steps 150 --eval-every 50 --no-progress --compare"
     args = ["--image", str(png), "--output-dir", str(tmp_path), "--run-name", "s", *flags.split()]
@@ -171,3 +172,34 @@ def test_siren_under_muon_is_omega_folded_and_its_checkpoint_reloads(png, tmp_pa
     signal = parse("image", args).signal()
     reloaded = load_field(tmp_path / "image" / "s" / "muon" / "field.pt")
     torch.testing.assert_close(signal.predict(reloaded), results["muon"].prediction)
+    # folding is part of the field's config, so the checkpoint says how the weights are stored
+    assert isinstance(reloaded.hidden[0], OmegaFoldedLinear) and reloaded.config.fold_frequency() == 40.0
+    adam = load_field(tmp_path / "image" / "s" / "adam" / "field.pt")
+    assert adam.config.fold_omega is False and not isinstance(adam.hidden[0], OmegaFoldedLinear)
+    torch.testing.assert_close(signal.predict(adam), results["adam"].prediction)
+    with pytest.raises(InputError, match="not a muon-nerf-field/2 checkpoint"):
+        torch.save({"format": "something else"}, tmp_path / "other.pt")
+        load_field(tmp_path / "other.pt")
+
+
+def test_flat_flags_reach_the_nested_field_and_optimizer_configs():
+    """The paper's flat flags (and their underscore spellings) set the nested configs."""
+    flags = "--arch relu_ff --pe-frequencies 6 --ff-features 64 --ff_sigma 5 --omega 25 --gauss-a 0.03"
+    flags += (
+        " --wire-omega 15 --first-bias-scale 2 --no-fold-omega --muon_lr 0.05 --momentum 0.9 --ns-steps 4"
+    )
+    flags += " --encoding-lr 0.01 --num_layers 3"
+    cfg = parse("image", flags.split())
+    field = cfg.field
+    assert (field.arch, field.num_layers, field.fold_omega) == ("relu_ff", 3, False)
+    assert field.encoding.positional.pe_frequencies == 6
+    assert (field.encoding.fourier.ff_features, field.encoding.fourier.ff_sigma) == (64, 5.0)
+    assert (field.activation.omega, field.activation.gauss_a, field.activation.wire_omega) == (
+        25.0,
+        0.03,
+        15.0,
+    )
+    assert field.init.first_bias_scale == 2.0
+    assert (cfg.optim.muon_lr, cfg.optim.encoding_lr) == (0.05, 0.01)
+    assert (cfg.optim.muon.momentum, cfg.optim.muon.ns_steps) == (0.9, 4)
+    assert parse("image", []).optim.muon_lr == 0.1  # the image script's Muon lr

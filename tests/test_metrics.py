@@ -9,7 +9,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from muon_nerf.signals.metrics import psnr, ssim
+from muon_nerf.fit.metrics import psnr, ssim
 from tests.conftest import make_test_image
 
 

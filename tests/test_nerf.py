@@ -3,42 +3,59 @@
 from __future__ import annotations
 
 import copy
+import os
+import re
 import subprocess
 import sys
 import textwrap
+import typing
+from pathlib import Path
 
 import pytest
-import torch
-import tyro
-from nerfstudio.cameras.rays import RayBundle
-from nerfstudio.data.scene_box import SceneBox
-from nerfstudio.engine.optimizers import Optimizers
-from nerfstudio.engine.schedulers import CosineDecaySchedulerConfig, ExponentialDecaySchedulerConfig
-from nerfstudio.engine.trainer import TrainerConfig
-from nerfstudio.plugins.registry import discover_methods
 
-from muon_nerf.fields import FieldConfig
-from muon_nerf.fields.fold import OmegaFoldedLinear
-from muon_nerf.method_configs import muon_nerf_adam_method, muon_nerf_method
-from muon_nerf.nerf.config import MuonNeRFModelConfig
-from muon_nerf.nerf.field import MuonNeRFField
-from muon_nerf.nerf.lpips import cached_lpips
-from muon_nerf.nerf.model import MuonNeRFModel
-from muon_nerf.nerf.optimizers import (
+pytest.importorskip("nerfstudio", reason="the nerfstudio plugin needs the [nerf] extra")
+
+import torch  # noqa: E402
+import tyro  # noqa: E402
+from nerfstudio.cameras.rays import RayBundle  # noqa: E402
+from nerfstudio.data.scene_box import SceneBox  # noqa: E402
+from nerfstudio.engine.optimizers import Optimizers  # noqa: E402
+from nerfstudio.engine.schedulers import (  # noqa: E402
+    CosineDecaySchedulerConfig,
+    ExponentialDecaySchedulerConfig,
+)
+from nerfstudio.engine.trainer import TrainerConfig  # noqa: E402
+from nerfstudio.plugins.registry import discover_methods  # noqa: E402
+
+from muon_nerf.fields import Arch, FieldConfig  # noqa: E402
+from muon_nerf.fields.activations import ActivationConfig  # noqa: E402
+from muon_nerf.fields.fold import OmegaFoldedLinear  # noqa: E402
+from muon_nerf.method_configs import muon_nerf_adam_method, muon_nerf_method  # noqa: E402
+from muon_nerf.nerf.config import MuonNeRFModelConfig, position_mlp  # noqa: E402
+from muon_nerf.nerf.field import MuonNeRFField  # noqa: E402
+from muon_nerf.nerf.lpips import cached_lpips  # noqa: E402
+from muon_nerf.nerf.model import MuonNeRFModel  # noqa: E402
+from muon_nerf.nerf.optimizers import (  # noqa: E402
     FloatCosineDecaySchedulerConfig,
     FloatExponentialDecaySchedulerConfig,
     MuonOptimizerConfig,
 )
-from muon_nerf.optim import MuonWithAuxAdam
+from muon_nerf.optim import MuonConfig, MuonWithAuxAdam  # noqa: E402
+from tests.conftest import ToyEncodingConfig  # noqa: E402
 
 AABB = torch.tensor([[-1.5, -1.5, -1.5], [1.5, 1.5, 1.5]])
-TINY = dict(
-    num_layers=4, width=32, geo_feat_dim=8, head_width=16, num_coarse_samples=8, num_importance_samples=8
-)
+TINY = dict(geo_feat_dim=8, head_width=16, num_coarse_samples=8, num_importance_samples=8)
+ALL_ARCHS = typing.get_args(Arch)
+BIN = Path(sys.executable).parent
 
 
-def tiny_model(**overrides) -> MuonNeRFModel:
-    config = MuonNeRFModelConfig(**{**TINY, **overrides})
+def tiny_field(arch: Arch = "relu_pe", num_layers: int = 4, **kw) -> FieldConfig:
+    """The registered position MLP of ``arch``, shrunk."""
+    return FieldConfig(**{**vars(position_mlp(arch)), "num_layers": num_layers, "width": 32, **kw})
+
+
+def tiny_model(field: FieldConfig | None = None, **overrides) -> MuonNeRFModel:
+    config = MuonNeRFModelConfig(field=field or tiny_field(), **{**TINY, **overrides})
     return config.setup(scene_box=SceneBox(aabb=AABB), num_train_data=4)
 
 
@@ -50,9 +67,10 @@ def test_registry_discovers_both_methods():
         model = methods[name].pipeline.model
         assert isinstance(model, MuonNeRFModelConfig)
         assert model.hidden_optimizer == hidden
-        assert model.arch == "relu_pe"
-    assert methods["muon-nerf-siren"].pipeline.model.arch == "siren"
-    assert methods["muon-nerf-finer-adam"].pipeline.model.arch == "finer"
+        assert model.field == position_mlp("relu_pe")  # the nested field config, nothing copied
+    assert methods["muon-nerf-siren"].pipeline.model.field.arch == "siren"
+    assert methods["muon-nerf-finer-adam"].pipeline.model.field.arch == "finer"
+    assert methods["muon-nerf-siren"].pipeline.model.field.activation.omega == 30.0
 
 
 def test_method_configs_import_is_light_and_never_fails():
@@ -82,9 +100,9 @@ def _field_params(model: MuonNeRFModel) -> set[int]:
     return {id(p) for p in model.field.parameters() if p.requires_grad}
 
 
-@pytest.mark.parametrize("arch", ["relu_pe", "siren", "finer"])
+@pytest.mark.parametrize("arch", ALL_ARCHS)
 def test_param_groups_are_an_exact_partition(arch):
-    model = tiny_model(arch=arch)
+    model = tiny_model(tiny_field(arch))
     groups = model.get_param_groups()
     assert set(groups) == {"fields", "fields_muon"}
     muon, adam = ({id(p) for p in groups[k]} for k in ("fields_muon", "fields"))
@@ -103,7 +121,7 @@ def test_param_groups_adam_baseline_and_first_layer_option():
     muon = {id(p) for p in model.get_param_groups()["fields_muon"]}
     base = model.field.mlp_base
     assert muon == {id(base.first.weight)} | {id(layer.weight) for layer in base.hidden}
-    two_layers = tiny_model(num_layers=2)
+    two_layers = tiny_model(tiny_field(num_layers=2))
     no_hidden = two_layers.get_param_groups()
     assert set(no_hidden) == {"fields"}  # no hidden layer: no Muon group
     assert {id(p) for p in no_hidden["fields"]} == _field_params(two_layers)
@@ -120,17 +138,52 @@ def test_method_optimizers_build_muon_without_weight_decay():
     assert group["momentum"] == 0.95 and group["nesterov"] and group["ns_steps"] == 5
     assert isinstance(optimizers.optimizers["fields"], torch.optim.Adam)
     # the baseline's config has a Muon entry too, so flipping hidden_optimizer never breaks it
-    assert set(muon_nerf_adam_method.config.optimizers) == {"fields", "fields_muon"}
+    assert set(muon_nerf_adam_method.config.optimizers) == {"fields", "fields_muon", "fields_encoding"}
+    # nerfstudio's optimizer config with MuonConfig's settings, declared once
+    assert isinstance(config.optimizers["fields_muon"]["optimizer"], MuonConfig)
 
 
-def test_muon_lr_is_a_cli_flag():
-    config = tyro.cli(
-        TrainerConfig,
-        default=copy.deepcopy(muon_nerf_method.config),
-        args=["--optimizers.fields-muon.optimizer.lr", "0.05", "--pipeline.model.arch", "siren"],
+def test_trainable_encoding_gets_the_fields_encoding_group():
+    """A trainable encoding's tensors form ``fields_encoding``: Adam with its own lr and eps."""
+    model = tiny_model(tiny_field("relu", encoding=ToyEncodingConfig()))
+    groups = model.get_param_groups()
+    assert set(groups) == {"fields", "fields_muon", "fields_encoding"}
+    encoding = model.field.mlp_base.encoding
+    assert groups["fields_encoding"] == [encoding.scale, encoding.mix]
+    ids = {k: {id(p) for p in v} for k, v in groups.items()}
+    assert not (ids["fields_encoding"] & (ids["fields"] | ids["fields_muon"]))
+    assert ids["fields"] | ids["fields_muon"] | ids["fields_encoding"] == _field_params(model)
+    optimizers = Optimizers(copy.deepcopy(muon_nerf_method.config.optimizers), groups)
+    (group,) = optimizers.optimizers["fields_encoding"].param_groups
+    assert isinstance(optimizers.optimizers["fields_encoding"], torch.optim.Adam)
+    assert group["lr"] == pytest.approx(1e-2) and group["eps"] == 1e-15
+
+
+def test_muon_lr_field_and_muon_settings_are_cli_flags():
+    args = ["--optimizers.fields-muon.optimizer.lr", "0.05", "--pipeline.model.field.arch", "wire"]
+    args += ["--pipeline.model.field.num-layers", "5", "--pipeline.model.field.activation.wire-omega", "15"]
+    args += ["--optimizers.fields-muon.optimizer.muon-weight-decay", "0.01"]
+    config = tyro.cli(TrainerConfig, default=copy.deepcopy(muon_nerf_method.config), args=args)
+    muon = config.optimizers["fields_muon"]["optimizer"]
+    assert muon.lr == 0.05 and muon.muon_weight_decay == 0.01
+    field = config.pipeline.model.field
+    assert (field.arch, field.num_layers, field.activation.wire_omega) == ("wire", 5, 15.0)
+    assert muon.setup([torch.nn.Parameter(torch.zeros(3, 3))]).param_groups[0]["weight_decay"] == 0.01
+
+
+def test_ns_train_help_lists_every_zoo_arch():
+    """``ns-train muon-nerf --help`` (the real command) offers all seven architectures."""
+    env = {**os.environ, "COLUMNS": "80"}  # one help column, so a choice list is never split
+    out = subprocess.run(
+        [str(BIN / "ns-train"), "muon-nerf", "--help"], capture_output=True, text=True, timeout=300, env=env
     )
-    assert config.optimizers["fields_muon"]["optimizer"].lr == 0.05
-    assert config.pipeline.model.arch == "siren"
+    assert out.returncode == 0, out.stderr[-3000:]
+    flat = re.sub(r"[│\s]+", "", out.stdout)  # rich's borders and line wraps removed
+    match = re.search(r"--pipeline\.model\.field\.arch\{([^}]*)\}", flat)
+    assert match, out.stdout[-3000:]
+    assert set(match[1].split(",")) == set(ALL_ARCHS) == {
+        "relu", "relu_pe", "relu_ff", "siren", "finer", "gauss", "wire"
+    }  # fmt: skip
 
 
 def _save_load(obj: dict, tmp_path) -> dict:
@@ -188,11 +241,12 @@ def test_omega_folding_keeps_the_function_and_sizes_muon_steps(arch):
     """Folded and unfolded fields compute the same function; one Muon step moves the effective
     pre-activation matrix (ω0·W) by spectral norm ``lr`` when folded and ``ω0·lr`` when not."""
     omega, lr = 30.0, 0.01
-    cfg = FieldConfig(arch=arch, num_layers=3, width=16, omega=omega)
+    cfg = FieldConfig(arch=arch, num_layers=3, width=16, activation=ActivationConfig(omega=omega))
     torch.manual_seed(0)
-    plain = MuonNeRFField(AABB, cfg, geo_feat_dim=4, head_width=8)
+    plain = MuonNeRFField(AABB, cfg.under("adam"), geo_feat_dim=4, head_width=8)
     torch.manual_seed(0)
-    folded = MuonNeRFField(AABB, cfg, geo_feat_dim=4, head_width=8, omega_folded=True)
+    folded = MuonNeRFField(AABB, cfg.under("muon"), geo_feat_dim=4, head_width=8)
+    assert not isinstance(plain.mlp_base.hidden[0], OmegaFoldedLinear)
     assert isinstance(folded.mlp_base.hidden[0], OmegaFoldedLinear)
     x = torch.rand(64, 3) * 2 - 1
     torch.testing.assert_close(folded.mlp_base(x), plain.mlp_base(x), rtol=1e-4, atol=1e-5)
@@ -209,14 +263,21 @@ def test_omega_folding_keeps_the_function_and_sizes_muon_steps(arch):
     assert effective_step(plain, omega) == pytest.approx(omega * lr, rel=0.35)
 
 
-def test_fold_omega_default_follows_hidden_optimizer():
-    assert isinstance(tiny_model(arch="siren").field.mlp_base.hidden[0], OmegaFoldedLinear)
-    assert not isinstance(
-        tiny_model(arch="siren", hidden_optimizer="adam").field.mlp_base.hidden[0], OmegaFoldedLinear
-    )
-    assert not isinstance(tiny_model().field.mlp_base.hidden[0], OmegaFoldedLinear)
-    with pytest.raises(ValueError, match="omega folding"):
-        tiny_model(fold_omega=True)
+@pytest.mark.parametrize("arch", ["siren", "finer", "gauss", "wire"])
+def test_fold_omega_follows_hidden_optimizer_and_the_field_config(arch):
+    assert isinstance(tiny_model(tiny_field(arch)).field.mlp_base.hidden[0], OmegaFoldedLinear)
+    adam = tiny_model(tiny_field(arch), hidden_optimizer="adam")
+    assert not isinstance(adam.field.mlp_base.hidden[0], OmegaFoldedLinear)
+    off = tiny_model(tiny_field(arch, fold_omega=False))
+    assert not isinstance(off.field.mlp_base.hidden[0], OmegaFoldedLinear)
+    # the colour head is a ReLU readout: never folded, whatever the position MLP
+    assert not any(isinstance(m, OmegaFoldedLinear) for m in off.field.mlp_head.modules())
+
+
+def test_relu_fields_are_never_folded():
+    """Folding applies to steep activations only; for ReLU(+PE) it is a no-op, not an error."""
+    model = tiny_model(tiny_field("relu_pe", fold_omega=True))
+    assert not any(isinstance(m, OmegaFoldedLinear) for m in model.field.modules())
 
 
 def _rays(n: int) -> RayBundle:

@@ -1,35 +1,48 @@
-"""End-to-end: a synthetic Blender scene trains in-process, then ns-eval / ns-render / ns-export
-work on the run from subprocesses with networking unavailable (``unshare -n`` where allowed),
-and ``ns-train --vis viewer`` serves the viewer on 127.0.0.1."""
+"""End-to-end: a synthetic Blender scene trains in-process (the default field, and WIRE set by its
+command-line flag), then ns-eval / ns-render / ns-export work on the run from subprocesses with
+networking unavailable (``unshare -n`` where allowed), and ``ns-train --vis viewer`` serves the
+viewer on 127.0.0.1."""
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
-from PIL import Image
 
-from muon_nerf.method_configs import muon_nerf_method
-from muon_nerf.nerf.bench import local_config
-from muon_nerf.nerf.data import write_sphere_scene
-from muon_nerf.nerf.optimizers import FloatLambdaLR
-from muon_nerf.optim import MuonWithAuxAdam
-from muon_nerf.signals.metrics import psnr
+pytest.importorskip("nerfstudio", reason="the nerfstudio plugin needs the [nerf] extra")
+
+import torch  # noqa: E402
+import tyro  # noqa: E402
+from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig  # noqa: E402
+from nerfstudio.engine.trainer import TrainerConfig  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from muon_nerf.fields.fold import OmegaFoldedLinear  # noqa: E402
+from muon_nerf.fields.mlp import MLPField  # noqa: E402
+from muon_nerf.fit.metrics import psnr  # noqa: E402
+from muon_nerf.method_configs import muon_nerf_method  # noqa: E402
+from muon_nerf.nerf.bench import local_config  # noqa: E402
+from muon_nerf.nerf.data import write_sphere_scene  # noqa: E402
+from muon_nerf.nerf.optimizers import FloatLambdaLR  # noqa: E402
+from muon_nerf.optim import MuonWithAuxAdam  # noqa: E402
 
 BIN = Path(sys.executable).parent
-MODEL = dict(
-    num_layers=4, width=32, geo_feat_dim=8, head_width=16, num_coarse_samples=16, num_importance_samples=16
-)
+MODEL = dict(geo_feat_dim=8, head_width=16, num_coarse_samples=16, num_importance_samples=16)
+FIELD = dict(num_layers=4, width=32)
 MODEL_FLAGS = [f"--pipeline.model.{k.replace('_', '-')}={v}" for k, v in MODEL.items()]
+MODEL_FLAGS += [f"--pipeline.model.field.{k.replace('_', '-')}={v}" for k, v in FIELD.items()]
 
 
 def _offline() -> list[str]:
@@ -54,15 +67,23 @@ def scene(tmp_path_factory) -> Path:
     )
 
 
-@pytest.fixture(scope="module")
-def trained(scene, tmp_path_factory):
-    """Train the real ``muon-nerf`` config, shrunk, in this process; return (config, before, after)."""
-    config = local_config(muon_nerf_method.config, scene, tmp_path_factory.mktemp("outputs"), 60)
+def shrunk(base: TrainerConfig, scene: Path, output_dir: Path, iterations: int) -> TrainerConfig:
+    """A registered method's config at toy size, for an in-process CPU run."""
+    config = local_config(base, scene, output_dir, iterations)
     config.experiment_name, config.timestamp = "sphere", "test"
     datamanager = config.pipeline.datamanager
     datamanager.train_num_rays_per_batch = datamanager.eval_num_rays_per_batch = 128
     for key, value in MODEL.items():
         setattr(config.pipeline.model, key, value)
+    for key, value in FIELD.items():
+        setattr(config.pipeline.model.field, key, value)
+    return config
+
+
+@pytest.fixture(scope="module")
+def trained(scene, tmp_path_factory):
+    """Train the real ``muon-nerf`` config, shrunk, in this process; return (config, before, after)."""
+    config = shrunk(muon_nerf_method.config, scene, tmp_path_factory.mktemp("outputs"), 60)
     config.optimizers["fields"]["optimizer"].lr = 5e-3  # a few dozen steps must show progress
     config.save_config()
 
@@ -97,6 +118,35 @@ def test_training_improves_and_checkpoint_loads_weights_only(trained):
     assert set(state["optimizers"]) == {"fields", "fields_muon"}
     assert state["optimizers"]["fields_muon"]["param_groups"][0]["use_muon"] is True
     assert all(type(g["lr"]) is float for opt in state["optimizers"].values() for g in opt["param_groups"])
+    assert any(k.endswith("mlp_base.hidden.0.weight") for k in state["pipeline"])
+
+
+def test_cpu_smoke_run_trains_a_wire_field_set_by_its_flag(scene, tmp_path):
+    """``--pipeline.model.field.arch wire`` on the registered method: a WIRE position MLP, ω-folded
+    under Muon, trains on the CPU and checkpoints."""
+    base = tyro.cli(
+        TrainerConfig,
+        default=copy.deepcopy(muon_nerf_method.config),
+        args=["--pipeline.model.field.arch", "wire"],
+    )
+    config = shrunk(base, scene, tmp_path, 40)
+    config.optimizers["fields"]["optimizer"].lr = 5e-3  # as for the default field: progress in 40 steps
+    torch.manual_seed(0)
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    mlp: MLPField = trainer.pipeline.model.field.mlp_base
+    assert mlp.config.arch == "wire" and mlp.config.spec().activation == "wire"
+    assert all(isinstance(layer, OmegaFoldedLinear) for layer in mlp.hidden)  # folded by WIRE's ω
+    start = {n: p.detach().clone() for n, p in mlp.named_parameters()}
+    before = _test_view_psnr(trainer.pipeline.model, scene)
+    trainer.train()
+    after = _test_view_psnr(trainer.pipeline.model, scene)
+    assert isinstance(trainer.optimizers.optimizers["fields_muon"], MuonWithAuxAdam)
+    for name, p in mlp.named_parameters():
+        assert torch.isfinite(p).all() and not torch.equal(p.detach(), start[name]), name
+    assert after > before, (before, after)
+    (ckpt,) = sorted(config.get_checkpoint_dir().glob("step-*.ckpt"))
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert any(k.endswith("mlp_base.hidden.0.weight") for k in state["pipeline"])
 
 
@@ -140,7 +190,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _follow(stream, lines: list[str], markers: dict[str, threading.Event]) -> None:
+    """Collect a process's output; set each marker's event when its text appears (all at EOF)."""
+    for line in stream:
+        lines.append(line)
+        for text, seen in markers.items():
+            if text in line:
+                seen.set()
+    for seen in markers.values():
+        seen.set()
+
+
+def _http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except (urllib.error.URLError, OSError):
+        return None
+
+
 def test_viewer_serves_on_localhost_during_a_cpu_run(scene, tmp_path):
+    """The viewer answers on a free port: readiness is the banner naming the port, then the HTTP
+    endpoint polled until it answers (bounded by timeouts, never a fixed sleep). The viewer stays
+    up after training (no race with a quick run) until the run is interrupted."""
     port = _free_port()
     cmd = [
         str(BIN / "ns-train"),
@@ -149,7 +221,7 @@ def test_viewer_serves_on_localhost_during_a_cpu_run(scene, tmp_path):
         "--vis=viewer",
         "--viewer.websocket-host=127.0.0.1",
         f"--viewer.websocket-port={port}",
-        "--viewer.quit-on-train-completion=True",
+        "--viewer.quit-on-train-completion=False",
         "--max-num-iterations=60",
         "--steps-per-save=1000",
         "--steps-per-eval-batch=0",
@@ -162,21 +234,34 @@ def test_viewer_serves_on_localhost_during_a_cpu_run(scene, tmp_path):
         str(scene),
         "blender-data",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    answer = b""
+    env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}  # the banner on one line, unbuffered
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    banner, finished = threading.Event(), threading.Event()
+    markers = {f"127.0.0.1:{port}": banner, "Use ctrl+c to quit": finished}
+    reader = threading.Thread(target=_follow, args=(proc.stdout, lines, markers), daemon=True)
+    reader.start()
+    url, status = f"http://127.0.0.1:{port}/", None
     try:
-        deadline = time.monotonic() + 240
-        while not answer and proc.poll() is None and time.monotonic() < deadline:
+        assert banner.wait(timeout=300) and proc.poll() is None, "".join(lines)[-3000:]
+        for _ in range(600):  # the server thread starts beside the banner: poll until it answers
+            status = _http_status(url)
+            if status is not None or proc.poll() is not None:
+                break
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
-                    conn.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-                    answer = conn.recv(64)
-            except OSError:
-                time.sleep(0.1)
-        output, _ = proc.communicate(timeout=240)
+                proc.wait(timeout=0.1)  # returns early if ns-train exits
+            except subprocess.TimeoutExpired:
+                pass
+        assert status == 200, (status, "".join(lines)[-3000:])
+        # training ends, the checkpoint is written, and the viewer keeps serving
+        assert finished.wait(timeout=300) and proc.poll() is None, "".join(lines)[-3000:]
+        assert _http_status(url) == 200
+        assert list(tmp_path.rglob("step-*.ckpt")), "".join(lines)[-3000:]
+        proc.send_signal(signal.SIGINT)  # ns-train's own way out of the viewer (ctrl+c)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert answer.startswith(b"HTTP/1.1 200"), (answer, output[-3000:])
-    assert proc.returncode == 0, output[-3000:]
-    assert list(tmp_path.rglob("step-*.ckpt")), output[-3000:]
+            proc.wait()
+        reader.join(timeout=30)
+    assert proc.returncode == 0, "".join(lines)[-3000:]

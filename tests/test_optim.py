@@ -1,15 +1,30 @@
-"""MuonWithAuxAdam against torch.optim.Muon / torch.optim.Adam and the Newton–Schulz band."""
+"""MuonWithAuxAdam against the public ``torch.optim.Muon`` / ``torch.optim.Adam``, Muon's LR
+adjustment against its closed forms, the Newton–Schulz band, and the one param-group builder."""
 
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 import torch
 from torch import nn
 
 from muon_nerf.fields import FieldConfig, MLPField
-from muon_nerf.optim import MuonWithAuxAdam, build_optimizer, format_split, split_params
+from muon_nerf.optim import (
+    MuonConfig,
+    MuonWithAuxAdam,
+    OptimConfig,
+    adjusted_lr,
+    build_optimizer,
+    format_split,
+    split_by_role,
+    zeropower_via_newtonschulz5,
+)
+from tests.conftest import ToyEncodingConfig
+
+BF16_EPS = torch.finfo(torch.bfloat16).eps
+"""2⁻⁷: the Newton–Schulz chain runs in bf16 (here and in torch.optim.Muon)."""
 
 
 def _field(**kw) -> MLPField:
@@ -20,6 +35,15 @@ def _loss(field: MLPField, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     x, y = torch.rand(64, 2, generator=g) * 2 - 1, torch.rand(64, 3, generator=g)
     return ((field(x) - y) ** 2).mean()
+
+
+def _train(field: nn.Module, optimizers: list[torch.optim.Optimizer], steps: int) -> None:
+    for step in range(steps):
+        for o in optimizers:
+            o.zero_grad()
+        _loss(field, step).backward()
+        for o in optimizers:
+            o.step()
 
 
 def test_muon_update_singular_values_in_newton_schulz_band_adam_not():
@@ -37,26 +61,99 @@ def test_muon_update_singular_values_in_newton_schulz_band_adam_not():
     assert not (deltas["adam"].min() > 0.5 and deltas["adam"].max() < 1.5)
 
 
+def test_muon_defaults_are_torch_muons_except_weight_decay():
+    """Declared once in MuonConfig; they are torch.optim.Muon's, with the paper's weight decay 0."""
+    torch_defaults = torch.optim.Muon([nn.Parameter(torch.zeros(2, 2))]).defaults
+    ours = MuonConfig()
+    assert ours.momentum == torch_defaults["momentum"] and ours.nesterov == torch_defaults["nesterov"]
+    assert ours.ns_steps == torch_defaults["ns_steps"] and ours.ns_eps == torch_defaults["eps"]
+    assert tuple(ours.ns_coefficients) == tuple(torch_defaults["ns_coefficients"])
+    assert ours.muon_weight_decay == 0.0 and torch_defaults["weight_decay"] == 0.1
+    group = MuonWithAuxAdam([dict(params=[nn.Parameter(torch.zeros(2, 2))], use_muon=True)]).param_groups[0]
+    assert group["weight_decay"] == 0.0 and group["momentum"] == 0.95 and group["ns_steps"] == 5
+
+
+MUON_SETTINGS = {
+    "defaults": MuonConfig(),
+    "plain-momentum": MuonConfig(momentum=0.8, nesterov=False, ns_steps=3, ns_eps=1e-6),
+}
+
+
+@pytest.mark.parametrize("adjust", ["original", "match_rms_adamw"])
+@pytest.mark.parametrize("settings", list(MUON_SETTINGS))
 @pytest.mark.parametrize("batched", [False, True])
-def test_matches_torch_muon_plus_adam(batched: bool):
-    """Same updates as torch.optim.Muon on the hidden weights + torch.optim.Adam on the rest."""
+def test_matches_public_torch_muon_plus_adam(batched: bool, settings: str, adjust: str):
+    """Same updates as ``torch.optim.Muon`` (public class, weight decay 0, same lr, momentum,
+    Nesterov, Newton–Schulz settings and LR adjustment) on the Muon matrices plus
+    ``torch.optim.Adam`` on the rest, equal within bf16 rounding of the orthogonalized steps.
+    The first layer is on Muon too, so a tall (32×2) matrix exercises the shape adjustment."""
+    muon = MuonConfig(**{**vars(MUON_SETTINGS[settings]), "adjust_lr": adjust})
+    cfg = OptimConfig(optimizer="muon", lr=1e-3, muon_lr=0.05, muon_first_layer=True, muon=muon)
     ours_field, ref_field = _field(), _field()
     ref_field.load_state_dict(ours_field.state_dict())
-    ours = build_optimizer(ours_field, "muon", lr=1e-3, muon_lr=0.05, batched=batched)
-    muon_ref, adam_ref = split_params(ref_field)
-    ref_m = torch.optim.Muon([pr.param for pr in muon_ref], lr=0.05, weight_decay=0.0)
-    ref_a = torch.optim.Adam([pr.param for pr in adam_ref], lr=1e-3)
-    for step in range(5):
-        for field, opts in ((ours_field, [ours]), (ref_field, [ref_m, ref_a])):
-            for o in opts:
-                o.zero_grad()
-            _loss(field, step).backward()
-            for o in opts:
-                o.step()
-    # bf16 Newton–Schulz: the batched chain may round differently from the per-matrix one
-    tol = dict(atol=0, rtol=0) if not batched else dict(atol=2e-3, rtol=0)
-    for (n, a), (_, b) in zip(ours_field.state_dict().items(), ref_field.state_dict().items(), strict=True):
-        torch.testing.assert_close(a, b, **tol, msg=n)
+    ours = MuonWithAuxAdam(cfg.param_groups(ours_field), batched=batched)
+    split = split_by_role(ref_field, "muon", muon_first_layer=True)
+    ref_muon = torch.optim.Muon(
+        [pr.param for pr in split["muon"]],
+        lr=0.05,
+        weight_decay=0.0,
+        momentum=muon.momentum,
+        nesterov=muon.nesterov,
+        ns_coefficients=muon.ns_coefficients,
+        eps=muon.ns_eps,
+        ns_steps=muon.ns_steps,
+        adjust_lr_fn=adjust,
+    )
+    ref_adam = torch.optim.Adam([pr.param for pr in split["adam"]], lr=1e-3)
+    steps = 5
+    _train(ours_field, [ours], steps)
+    _train(ref_field, [ref_muon, ref_adam], steps)
+    muon_names = {pr.name for pr in split["muon"]}
+    assert muon_names == {"first.weight", "hidden.0.weight", "hidden.1.weight", "hidden.2.weight"}
+    ref_state = ref_field.state_dict()
+    for name, value in ours_field.state_dict().items():
+        if name in muon_names:  # each step: at most a bf16 rounding of an O(1) entry, times the lr
+            atol = steps * adjusted_lr(0.05, adjust, value.shape) * BF16_EPS
+        else:
+            atol = 1e-6
+        torch.testing.assert_close(value, ref_state[name], atol=atol, rtol=0, msg=name)
+
+
+def test_batched_and_per_matrix_paths_agree():
+    fields = [_field(), _field()]
+    fields[1].load_state_dict(fields[0].state_dict())
+    cfg = OptimConfig(optimizer="muon", lr=1e-3, muon_lr=0.05, muon_first_layer=True)
+    opts = [
+        MuonWithAuxAdam(cfg.param_groups(f), batched=b) for f, b in zip(fields, (True, False), strict=True)
+    ]
+    for field, opt in zip(fields, opts, strict=True):
+        _train(field, [opt], 5)
+    for (name, a), (_, b) in zip(fields[0].state_dict().items(), fields[1].state_dict().items(), strict=True):
+        torch.testing.assert_close(a, b, atol=5 * 0.05 * BF16_EPS, rtol=0, msg=name)
+    # and the batched chain orthogonalizes each matrix of a stack as it would on its own
+    stack = torch.randn(3, 24, 16, generator=torch.Generator().manual_seed(2))
+    coefficients = MuonConfig().ns_coefficients
+    together = zeropower_via_newtonschulz5(stack, coefficients, 5, 1e-7).float()
+    for i in range(3):
+        alone = zeropower_via_newtonschulz5(stack[i : i + 1], coefficients, 5, 1e-7).float()[0]
+        torch.testing.assert_close(together[i], alone, atol=2 * BF16_EPS, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "shape, original, match_rms",
+    [
+        ((64, 16), 2.0, 0.2 * 8.0),  # tall: √(rows/cols) = 2; 0.2·√max = 1.6
+        ((16, 64), 1.0, 0.2 * 8.0),  # wide: no boost; AdamW-matched by the larger side
+        ((32, 32), 1.0, 0.2 * math.sqrt(32)),
+        ((9, 4, 3, 3), 1.5, 0.6),  # conv-shaped: only the first two sizes count
+    ],
+)
+def test_adjusted_lr_closed_forms(shape, original, match_rms):
+    size = torch.Size(shape)
+    assert adjusted_lr(0.1, "original", size) == pytest.approx(0.1 * original)
+    assert adjusted_lr(0.1, "match_rms_adamw", size) == pytest.approx(0.1 * match_rms)
+    with pytest.raises(ValueError, match="adjust_lr must be"):
+        adjusted_lr(0.1, "spectral", size)  # type: ignore[arg-type]
 
 
 def test_compiled_chain_matches_eager_within_bf16_rounding():
@@ -64,35 +161,37 @@ def test_compiled_chain_matches_eager_within_bf16_rounding():
 
     Compared on full-rank matrices: on a rank-deficient gradient Newton–Schulz blows bf16 rounding
     in the near-null directions up to O(1), so no two implementations agree there."""
-    from torch.optim import _muon
-
     from muon_nerf.optim import _newton_schulz
 
     g = torch.randn(3, 24, 16, generator=torch.Generator().manual_seed(0))
-    coefficients = (_muon.DEFAULT_A, _muon.DEFAULT_B, _muon.DEFAULT_C)
-    eager = _newton_schulz(None)(g, coefficients, 5, _muon.EPS).float()
-    compiled = _newton_schulz("default")(g, coefficients, 5, _muon.EPS).float()
+    muon = MuonConfig()
+    eager = _newton_schulz(None)(g, muon.ns_coefficients, muon.ns_steps, muon.ns_eps).float()
+    compiled = _newton_schulz("default")(g, muon.ns_coefficients, muon.ns_steps, muon.ns_eps).float()
     assert compiled.shape == eager.shape == g.shape
     torch.testing.assert_close(compiled, eager, atol=2e-2, rtol=0)
 
 
 def test_compile_needs_the_batched_chain():
     with pytest.raises(ValueError, match="batched=True"):
-        build_optimizer(_field(), "muon", batched=False, compile="default")
+        MuonWithAuxAdam(OptimConfig().param_groups(_field()), batched=False, compile="default")
 
 
 def test_split_puts_exactly_hidden_weights_on_muon():
     field = _field()
-    muon, adam = split_params(field)
+    split = split_by_role(field)
+    muon, adam = split["muon"], split["adam"]
     assert [pr.name for pr in muon] == ["hidden.0.weight", "hidden.1.weight", "hidden.2.weight"]
+    assert split["encoding"] == []  # no trainable encoding
     all_ids = {id(p) for p in field.parameters()}
     assert {id(pr.param) for pr in muon} | {id(pr.param) for pr in adam} == all_ids
     assert not {id(pr.param) for pr in muon} & {id(pr.param) for pr in adam}
-    muon_first, _ = split_params(field, muon_first_layer=True)
+    muon_first = split_by_role(field, muon_first_layer=True)["muon"]
     assert [pr.name for pr in muon_first] == ["first.weight"] + [pr.name for pr in muon]
+    adam_only = split_by_role(field, "adam", muon_first_layer=True)
+    assert adam_only["muon"] == [] and {id(pr.param) for pr in adam_only["adam"]} == all_ids
     text = format_split(field)
-    assert "muon   hidden   (32, 32)       hidden.0.weight" in text
-    assert "adam   first    (32, 2)        first.weight" in text
+    assert "muon      hidden   (32, 32)       hidden.0.weight" in text
+    assert "adam      first    (32, 2)        first.weight" in text
 
 
 def test_adam_mode_has_one_group_and_muon_mode_two():
@@ -100,17 +199,68 @@ def test_adam_mode_has_one_group_and_muon_mode_two():
     assert [g["use_muon"] for g in build_optimizer(field, "adam").param_groups] == [False]
     assert [g["use_muon"] for g in build_optimizer(field, "muon").param_groups] == [True, False]
     assert build_optimizer(field, "muon").param_groups[0]["weight_decay"] == 0.0
+    # Muon settings given to the shorthand reach the Muon group
+    group = build_optimizer(field, "muon", muon_lr=0.3, momentum=0.9, ns_steps=4).param_groups[0]
+    assert (group["lr"], group["momentum"], group["ns_steps"]) == (0.3, 0.9, 4)
     with pytest.raises(ValueError, match="optimizer must be"):
         build_optimizer(field, "sgd")  # type: ignore[arg-type]
 
 
-def test_muon_group_rejects_non_matrix_and_complex():
+@pytest.mark.parametrize("optimizer", ["muon", "adam"])
+def test_trainable_encoding_gets_its_own_adam_group(optimizer):
+    field = MLPField(FieldConfig(arch="relu", num_layers=4, width=16, encoding=ToyEncodingConfig()), 2, 3)
+    split = split_by_role(field, optimizer, muon_first_layer=True)
+    assert [pr.name for pr in split["encoding"]] == ["encoding.scale", "encoding.mix"]
+    assert not any(pr.role == "encoding" for pr in split["muon"] + split["adam"])  # 2-D, yet never Muon's
+    cfg = OptimConfig(optimizer=optimizer, lr=1e-3, encoding_lr=1e-2, encoding_eps=1e-15)
+    groups = cfg.param_groups(field)
+    encoding = [g for g in groups if any(p is field.encoding.mix for p in g["params"])]
+    assert len(encoding) == 1 and len(groups) == (3 if optimizer == "muon" else 2)
+    (group,) = encoding
+    assert group["params"] == [field.encoding.scale, field.encoding.mix]
+    assert not group["use_muon"] and group["lr"] == 1e-2 and group["eps"] == 1e-15
+    assert OptimConfig(lr=3e-3).param_groups(field)[-1]["lr"] == 3e-3  # encoding_lr None: --lr
+
+    # stepped as torch.optim.Adam with that lr and eps (the rest as torch's Muon + Adam would step it)
+    ref = MLPField(FieldConfig(arch="relu", num_layers=4, width=16, encoding=ToyEncodingConfig()), 2, 3)
+    ref.load_state_dict(field.state_dict())
+    ref_split = split_by_role(ref, optimizer)
+    ref_opts: list[torch.optim.Optimizer] = [
+        torch.optim.Adam(
+            [
+                dict(params=[pr.param for pr in ref_split["adam"]]),
+                dict(params=[pr.param for pr in ref_split["encoding"]], lr=1e-2, eps=1e-15),
+            ],
+            lr=1e-3,
+        )
+    ]
+    if optimizer == "muon":
+        ref_opts.append(
+            torch.optim.Muon([pr.param for pr in ref_split["muon"]], lr=cfg.muon_lr, weight_decay=0)
+        )
+    _train(field, [cfg.build(field)], 3)
+    _train(ref, ref_opts, 3)
+    ref_state = ref.state_dict()
+    for name, value in field.state_dict().items():
+        torch.testing.assert_close(value, ref_state[name], atol=1e-6, rtol=0, msg=name)
+
+
+def test_muon_group_rejects_non_matrix_and_complex_and_bad_settings():
     with pytest.raises(ValueError, match=r"2-D weight matrices only; got a parameter of shape \(5,\)"):
         MuonWithAuxAdam([dict(params=[nn.Parameter(torch.zeros(5))], use_muon=True)])
     with pytest.raises(ValueError, match="real parameters only"):
         MuonWithAuxAdam(
             [dict(params=[nn.Parameter(torch.zeros(3, 3, dtype=torch.complex64))], use_muon=True)]
         )
+    square = [nn.Parameter(torch.zeros(3, 3))]
+    with pytest.raises(ValueError, match="adjust_lr must be"):
+        MuonWithAuxAdam([dict(params=square, use_muon=True, adjust_lr="none")])
+    with pytest.raises(ValueError, match="ns_steps must be"):
+        MuonWithAuxAdam([dict(params=square, use_muon=True, ns_steps=0)])
+    with pytest.raises(ValueError, match="learning rate must be >= 0"):
+        MuonWithAuxAdam([dict(params=square, use_muon=False, lr=-1.0)])
+    with pytest.raises(ValueError, match="--encoding-lr must be > 0"):
+        OptimConfig(encoding_lr=0.0).check()
 
 
 def test_scheduler_and_state_dict_round_trip_through_weights_only_checkpoint():

@@ -7,18 +7,27 @@ is checked against a closed form (sphere/box distances, box IoU) or an analytic 
 from __future__ import annotations
 
 import json
+import pickle
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import trimesh
 
-from muon_nerf.errors import InputError
-from muon_nerf.fields import FieldConfig
-from muon_nerf.sdf.cli import main, parse_fit
-from muon_nerf.sdf.extract import (
+for _module in ("trimesh", "mcubes", "open3d"):
+    pytest.importorskip(_module, reason="muon-sdf needs the [sdf] extra (trimesh, PyMCubes, open3d)")
+
+import torch  # noqa: E402
+import trimesh  # noqa: E402
+
+from muon_nerf.fields import FieldConfig  # noqa: E402
+from muon_nerf.fit.checkpoint import make_field  # noqa: E402
+from muon_nerf.fit.errors import InputError  # noqa: E402
+from muon_nerf.fit.loop import FitConfig, fit  # noqa: E402
+from muon_nerf.fit.presets import save_preset  # noqa: E402
+from muon_nerf.optim import OptimConfig  # noqa: E402
+from muon_nerf.sdf.cli import main, parse_fit  # noqa: E402
+from muon_nerf.sdf.extract import (  # noqa: E402
     check_memory,
     estimate_bytes,
     evaluate_grid,
@@ -26,13 +35,11 @@ from muon_nerf.sdf.extract import (
     grid_points,
     marching_cubes,
 )
-from muon_nerf.sdf.mesh import MeshSdf, NonWatertightWarning, Normalization, load_mesh
-from muon_nerf.sdf.metrics import MetricConfig, Surface, compare_meshes, iou, surface_metrics
-from muon_nerf.sdf.render import Camera, render
-from muon_nerf.sdf.samples import SampleConfig, draw_pool
-from muon_nerf.sdf.signal import SdfData, SdfSignal
-from muon_nerf.signals.loop import FitConfig, fit
-from muon_nerf.signals.run import OptimConfig, make_field
+from muon_nerf.sdf.mesh import MeshSdf, NonWatertightWarning, Normalization, load_mesh  # noqa: E402
+from muon_nerf.sdf.metrics import MetricConfig, Surface, compare_meshes, iou, surface_metrics  # noqa: E402
+from muon_nerf.sdf.render import Camera, render  # noqa: E402
+from muon_nerf.sdf.samples import SampleConfig, draw_pool  # noqa: E402
+from muon_nerf.sdf.signal import SdfData, SdfSignal, SdfTask  # noqa: E402
 
 
 def sphere_points(n: int, radius: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +148,8 @@ def tiny_signal(path: Path) -> SdfSignal:
 
 def test_tiny_fit_on_sphere_reaches_small_chamfer(sphere_file: Path):
     signal = tiny_signal(sphere_file)
-    field = make_field(signal, FieldConfig(arch="relu", num_layers=3, width=64), seed=0, device="cpu")
+    cfg = FieldConfig(arch="relu", num_layers=3, width=64)
+    field = make_field(cfg, signal.in_dim, signal.out_dim, seed=0, device="cpu")
     opt = OptimConfig(lr=3e-3, muon_lr=0.05).build(field, "muon")
     result = fit(signal, field, opt, FitConfig(steps=300, batch_size=1024, eval_every=300, progress=False))
     # Normalized radius is 0.9; a 32³ grid of a blurry fit still lands within ~1 % of it.
@@ -242,12 +250,31 @@ def test_fit_extract_eval_commands(sphere_file: Path, tmp_path: Path, capsys):
     assert "--mesh is required" in capsys.readouterr().err
 
 
-def test_paper_preset_keeps_user_flags():
-    cfg = parse_fit(["--preset", "paper", "--mesh", "x.ply", "--steps", "7"])
+def test_paper_profile_keeps_user_flags():
+    cfg = parse_fit(["--profile", "paper", "--mesh", "x.ply", "--steps", "7"])
     assert cfg.field.width == 256 and cfg.field.num_layers == 4 and cfg.fit.steps == 7
+    assert cfg.field.encoding.positional.pe_frequencies == 8 and cfg.data.eval_resolution == 256
+    assert parse_fit(["--profile", "cpu"]) == parse_fit([]) == SdfTask()
     assert parse_fit(["--muon_lr", "0.02"]).optim.muon_lr == 0.02
-    with pytest.raises(InputError, match="preset"):
-        parse_fit(["--preset", "gpu"])
+    assert sorted(SdfTask.profiles()) == ["cpu", "paper"]
+    with pytest.raises(InputError, match="--profile must be one of: cpu, paper"):
+        parse_fit(["--profile", "gpu"])
+
+
+def test_preset_is_a_json_file_of_the_whole_config(tmp_path: Path):
+    """``--preset FILE`` means what it means for every command: a saved config (flags still win)."""
+    cfg = parse_fit(["--profile", "paper", "--mesh", "bunny.ply", "--arch", "siren", "--muon-lr", "0.03"])
+    save_preset(tmp_path / "p.json", "sdf", cfg, "muon")
+    loaded = parse_fit(["--preset", str(tmp_path / "p.json"), "--steps", "9"])
+    assert loaded.field == cfg.field and loaded.data == cfg.data and loaded.optim == cfg.optim
+    assert loaded.fit.steps == 9 and loaded.fit.batch_size == cfg.fit.batch_size
+    with pytest.raises(InputError, match="preset not found"):
+        parse_fit(["--preset", "paper"])  # a profile name is not a preset file
+    with pytest.raises(InputError, match="not both"):
+        parse_fit(["--preset", str(tmp_path / "p.json"), "--profile", "paper"])
+    save_preset(tmp_path / "image.json", "image", cfg, "muon")
+    with pytest.raises(InputError, match="for task 'image', not 'sdf'"):
+        parse_fit(["--preset", str(tmp_path / "image.json")])
 
 
 def test_no_warning_for_watertight_mesh():
@@ -256,8 +283,27 @@ def test_no_warning_for_watertight_mesh():
         MeshSdf(trimesh.creation.icosphere(subdivisions=2))
 
 
-def test_measurements_are_the_sample_pool(sphere_file: Path):
-    """What the field is fitted to (benchmarks divide its size by the parameter count)."""
+def test_training_set_is_the_sample_pool_and_evaluation_points_are_separate(sphere_file: Path):
+    """What the field is fitted to (benchmarks divide its size by the parameter count) is the
+    pool; the evaluation points (grid + volume) are never trained on."""
     signal = tiny_signal(sphere_file)
-    assert signal.measurements().shape == (14000, 1)
-    torch.testing.assert_close(signal.measurements(), signal.pool_sdf)
+    assert signal.train.coords.shape == (14000, 3) and signal.train.target.shape == (14000, 1)
+    assert signal.in_dim == 3 and signal.out_dim == 1
+    assert signal.coords.shape == (32**3 + 5000, 3)
+    exact = signal.train.coords.norm(dim=1, keepdim=True) - 0.9  # the normalized sphere's SDF
+    torch.testing.assert_close(signal.train.target, exact, atol=5e-3, rtol=0)
+    batch = signal.sample(100, torch.Generator().manual_seed(0))
+    pool = {tuple(p) for p in signal.train.coords.tolist()}
+    assert batch.coords.shape == (100, 3) and all(tuple(p) in pool for p in batch.coords.tolist())
+    assert signal.sample(None, torch.Generator()).target is signal.train.target
+
+
+def test_signal_pickles_for_sweep_workers(sphere_file: Path):
+    """``muon-sweep sdf`` ships the signal to Ray workers: Open3D's scene is rebuilt on load."""
+    signal = tiny_signal(sphere_file)
+    copy = pickle.loads(pickle.dumps(signal))
+    pts = signal.reference_surface.points[:50] * 1.1
+    np.testing.assert_allclose(
+        copy.reference_surface.closest(pts)[0], signal.reference_surface.closest(pts)[0]
+    )
+    torch.testing.assert_close(copy.train.target, signal.train.target)

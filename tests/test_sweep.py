@@ -6,18 +6,17 @@ from __future__ import annotations
 import csv
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from muon_nerf.errors import InputError
-from muon_nerf.presets import load_preset, pop_preset, save_preset
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.presets import load_preset, pop_option, save_preset
+from muon_nerf.fit.run import fit_one
 from muon_nerf.signals.cli import main as fit_main
 from muon_nerf.signals.cli import parse as fit_parse
 from muon_nerf.signals.image import ImageTask
-from muon_nerf.signals.run import fit_one
 from muon_nerf.sweep.cli import parse as sweep_parse
 from muon_nerf.sweep.config import SweepConfig, trial_points
 from muon_nerf.sweep.report import TrialRecord, best_trials, heatmap, trial_table
@@ -95,7 +94,11 @@ def test_preset_round_trip_through_muon_fit(tmp_path, png, capsys):
     assert loaded.optim == cfg.optim and loaded.run_name is None  # run-only fields are not saved
     over = fit_parse("image", [f"--preset={path}", "--steps", "7", "--optimizer", "adam"])
     assert over.fit.steps == 7 and over.optim.optimizer == "adam" and over.optim.muon_lr == 0.07
-    assert pop_preset(["--a", "--preset", "f", "--b"]) == (["--a", "--b"], Path("f"))
+    assert pop_option(["--a", "--preset", "f", "--b"], "--preset") == (["--a", "--b"], "f")
+    assert pop_option(["--preset=f", "--profile", "cpu"], "--profile") == (["--preset=f"], "cpu")
+    assert pop_option(["--a"], "--preset") == (["--a"], None)
+    with pytest.raises(InputError, match="--preset needs a value"):
+        pop_option(["--a", "--preset"], "--preset")
 
     data = json.loads(path.read_text())
     data["config"]["fit"]["stepz"] = 1
@@ -157,6 +160,7 @@ def _rows(run_dir) -> list[dict]:
 
 def test_grid_sweep_writes_table_presets_and_heat_map(ray_runtime, png, tmp_path):
     from muon_nerf.sweep.cli import main
+    from muon_nerf.sweep.runner import closing_note
 
     args = ["--image", str(png), *TINY, "--grid", "2x2", "--lr-range", "1e-3", "1e-2"]
     result = main("image", args + ["--muon-lr-range", "1e-2", "1e-1", "--output-dir", str(tmp_path)])
@@ -179,6 +183,16 @@ def test_grid_sweep_writes_table_presets_and_heat_map(ray_runtime, png, tmp_path
         rerun = fit_one(cfg.signal(), trial_config(cfg, {"optimizer": opt, "lr": cfg.optim.lr}), opt)
         assert rerun.metrics["psnr"] == pytest.approx(float(best_row["psnr"]), abs=0.05)
 
+    # `muon-fit image --preset FILE` runs with the sweep's preset (the hint the sweep prints)
+    preset = run_dir / "preset-muon.json"
+    assert f"muon-fit image --preset {preset}" in closing_note("image", result)
+    fit_main("image", ["--preset", str(preset), "--output-dir", str(tmp_path / "fit"), "--run-name", "p"])
+    metrics = json.loads((tmp_path / "fit" / "image" / "p" / "metrics.json").read_text())
+    best = result.best["muon"]
+    assert metrics["optimizer"] == "muon" and metrics["config"]["optim"]["lr"] == pytest.approx(best.lr)
+    assert metrics["config"]["optim"]["muon_lr"] == pytest.approx(best.muon_lr)
+    assert metrics["metrics"]["psnr"] == pytest.approx(best.value, abs=0.05)
+
 
 def test_diverging_trials_are_recorded_failed_and_the_sweep_finishes(ray_runtime, png, tmp_path):
     from muon_nerf.sweep.cli import main
@@ -192,3 +206,42 @@ def test_diverging_trials_are_recorded_failed_and_the_sweep_finishes(ray_runtime
     assert {r["status"] for r in rows} == {"ok", "failed"}
     assert (tmp_path / "image" / "div" / "preset-adam.json").is_file()
     assert (tmp_path / "image" / "div" / "heatmap.png").is_file()
+
+
+SDF_TINY = ["--num-surface", "500", "--num-near", "1000", "--num-uniform", "500", "--eval-resolution", "16"]
+SDF_TINY += ["--eval-volume-points", "500", "--surface-points", "500", "--render-size", "32"]
+SDF_TINY += ["--steps", "20", "--batch-size", "256", "--width", "16", "--num-layers", "3"]
+SDF_TINY += ["--eval-every", "10", "--rank-every", "10", "--no-progress"]
+
+
+def test_sdf_sweep_preset_runs_with_muon_sdf_fit(ray_runtime, tmp_path):
+    """`muon-sweep sdf` → its preset-muon.json → `muon-sdf fit --preset FILE` (issue 11's round trip)."""
+    trimesh = pytest.importorskip("trimesh", reason="muon-sweep sdf needs the [sdf] extra")
+    for module in ("mcubes", "open3d"):
+        pytest.importorskip(module, reason="muon-sweep sdf needs the [sdf] extra")
+    from muon_nerf.sdf.cli import main as sdf_main
+    from muon_nerf.sweep.cli import main
+    from muon_nerf.sweep.runner import closing_note
+
+    mesh = tmp_path / "sphere.ply"
+    trimesh.creation.icosphere(subdivisions=3, radius=0.5).export(mesh)
+    args = ["--mesh", str(mesh), *SDF_TINY, "--grid", "1", "--lr-range", "1e-3", "1e-2"]
+    result = main("sdf", args + ["--muon-lr-range", "0.01", "0.05", "--output-dir", str(tmp_path / "sweep")])
+    assert sorted(r.status for r in result.records) == ["ok", "ok"] and result.mode == "min"
+    preset = result.run_dir / "preset-muon.json"
+    assert json.loads(preset.read_text())["task"] == "sdf"
+    assert f"muon-sdf fit --preset {preset}" in closing_note("sdf", result)
+
+    results = sdf_main(
+        "fit", ["--preset", str(preset), "--output-dir", str(tmp_path / "fit"), "--run-name", "p"]
+    )
+    best = result.best["muon"]
+    metrics = json.loads((tmp_path / "fit" / "sdf" / "p" / "metrics.json").read_text())
+    assert metrics["optimizer"] == "muon" and metrics["config"]["data"]["mesh"] == str(mesh)
+    assert metrics["config"]["optim"]["lr"] == pytest.approx(best.lr)
+    assert metrics["config"]["optim"]["muon_lr"] == pytest.approx(best.muon_lr)
+    assert metrics["config"]["fit"]["steps"] == 20 and metrics["config"]["field"]["width"] == 16
+    # the same seed, data and fit: the preset reproduces its trial
+    assert results["muon"].metrics["chamfer_l1_x1e3"] == pytest.approx(best.value, rel=1e-3)
+    for name in ("mesh.ply", "field.pt", "normalization.json"):
+        assert (tmp_path / "fit" / "sdf" / "p" / name).is_file()

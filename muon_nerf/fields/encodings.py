@@ -1,13 +1,25 @@
-"""Fixed input encodings of coordinates. None has trainable parameters: their matrices are buffers,
-so checkpoints keep them and optimizers never see them."""
+"""Input encodings of coordinates, handed to the MLP as modules (as nerfstudio hands encodings to
+its fields).
+
+Fixed encodings keep their matrices as buffers, so checkpoints keep them and optimizers never see
+them. A trainable encoding (a hash grid, say) is an ``nn.Module`` with parameters: the MLP gives
+them the role ``encoding`` and the optimizer builder puts them in their own Adam group.
+
+Adding an encoding: a module with ``out_dim``, a config dataclass with ``setup(in_dim)``, and one
+field plus one name in :class:`EncodingConfig` (the registry).
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
+
+EncodingName = Literal["none", "positional", "fourier"]
 
 
 class IdentityEncoding(nn.Module):
@@ -47,3 +59,49 @@ class GaussianFourierFeatures(nn.Module):
     def forward(self, x: Float[Tensor, "*bs d"]) -> Float[Tensor, "*bs e"]:
         proj = 2 * math.pi * x @ self.B.T
         return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)
+
+
+@dataclass
+class PositionalEncodingConfig:
+    """NeRF positional encoding (``relu_pe``)."""
+
+    pe_frequencies: int = 10
+    """Octaves L: frequencies 2^0 π … 2^(L-1) π per coordinate."""
+
+    def setup(self, in_dim: int) -> PositionalEncoding:
+        if self.pe_frequencies < 1:
+            raise ValueError(f"--pe-frequencies must be >= 1, got {self.pe_frequencies}")
+        return PositionalEncoding(in_dim, self.pe_frequencies)
+
+
+@dataclass
+class FourierFeaturesConfig:
+    """Gaussian random Fourier features (``relu_ff``)."""
+
+    ff_features: int = 256
+    """Rows of B: the encoding has 2 × this many outputs."""
+    ff_sigma: float = 10.0
+    """Standard deviation of B (cycles per unit of the coordinate)."""
+
+    def setup(self, in_dim: int) -> GaussianFourierFeatures:
+        if self.ff_features < 1 or not self.ff_sigma > 0:
+            raise ValueError(
+                f"--ff-features must be >= 1 and --ff-sigma > 0, got {self.ff_features}, {self.ff_sigma}"
+            )
+        return GaussianFourierFeatures(in_dim, self.ff_features, self.ff_sigma)
+
+
+@dataclass
+class EncodingConfig:
+    """Which encoding feeds the MLP, and every encoding's parameters."""
+
+    encoding: EncodingName | None = None
+    """none, positional or fourier; None: the one --arch names."""
+    positional: PositionalEncodingConfig = field(default_factory=PositionalEncodingConfig)
+    fourier: FourierFeaturesConfig = field(default_factory=FourierFeaturesConfig)
+
+    def setup(self, name: EncodingName, in_dim: int) -> nn.Module:
+        """The encoding module ``name`` with this config's parameters for it."""
+        if name == "none":
+            return IdentityEncoding(in_dim)
+        return getattr(self, name).setup(in_dim)

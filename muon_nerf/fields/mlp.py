@@ -2,25 +2,51 @@
 
 ``num_layers`` counts all linear layers, as the paper does: one first, ``num_layers - 2`` hidden,
 one last. The roles are what ``muon_nerf.optim`` uses to put exactly the hidden weights on Muon.
+
+A ``FieldConfig`` nests one config per part (encoding, activation, initialization) and names an
+``arch``: a preset that picks which encoding, activation and init are used unless a part names
+its own. Every front end (2D signals, SDF, NeRF) nests this same config.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Literal
 
-import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from muon_nerf.fields.activations import Finer, Gauss, RealWire, Sine
-from muon_nerf.fields.encodings import GaussianFourierFeatures, IdentityEncoding, PositionalEncoding
-from muon_nerf.optim import ParamRole
+from muon_nerf.fields.activations import ActivationConfig, ActivationName
+from muon_nerf.fields.encodings import EncodingConfig, EncodingName
+from muon_nerf.fields.fold import fold_layers
+from muon_nerf.fields.inits import InitConfig, InitName, initialize
+from muon_nerf.fields.roles import ParamRole
 
 Arch = Literal["relu", "relu_pe", "relu_ff", "siren", "finer", "gauss", "wire"]
-Init = Literal["default", "siren"]
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """What an architecture preset is made of: its encoding, its activation and its init."""
+
+    encoding: EncodingName
+    activation: ActivationName
+    init: InitName = "default"
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    "relu": ArchSpec("none", "relu"),
+    "relu_pe": ArchSpec("positional", "relu"),
+    "relu_ff": ArchSpec("fourier", "relu"),
+    "siren": ArchSpec("none", "sine", "siren"),
+    "finer": ArchSpec("none", "finer", "siren"),
+    "gauss": ArchSpec("none", "gauss"),
+    "wire": ArchSpec("none", "wire"),
+}
+"""The paper's architectures (``--arch``). Adding one: its parts' names here (and the parts'
+modules, if new, in ``encodings.py`` / ``activations.py``)."""
 
 
 @dataclass
@@ -33,21 +59,39 @@ class FieldConfig:
     num_layers: int = 5
     """All linear layers: first + (num_layers-2) hidden + last."""
     width: int = 300
-    omega: float = 40.0
-    """ω0 of SIREN and FINER."""
-    gauss_a: float = 0.0236
-    wire_omega: float = 20.0
-    wire_sigma: float = 10.0
-    pe_frequencies: int = 10
-    ff_features: int = 256
-    ff_sigma: float = 10.0
-    first_bias_scale: float | None = None
-    """FINER's optional first-layer bias range U(-k, k); None keeps the default init."""
+    encoding: EncodingConfig = field(default_factory=EncodingConfig)
+    activation: ActivationConfig = field(default_factory=ActivationConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    fold_omega: bool = True
+    """Steep activations (sine, finer, gauss, wire): store the hidden weights multiplied by the
+    activation's input frequency (ω0, 1/a, ω) so a Muon lr means what it means for ReLU (see
+    muon_nerf/fields/fold.py). Applied only where the hidden weights train with Muon."""
+    # MLPField builds what its config says; front ends pass ``config.under(optimizer)``, which
+    # keeps this flag only under Muon. Build from ``under("adam")`` for an Adam-trained field.
+
+    def spec(self) -> ArchSpec:
+        """The parts this config builds: the arch's, except where a part names its own."""
+        self.check()
+        base = ARCHITECTURES[self.arch]
+        return ArchSpec(
+            self.encoding.encoding or base.encoding,
+            self.activation.activation or base.activation,
+            self.init.init or base.init,
+        )
+
+    def fold_frequency(self) -> float | None:
+        """The factor the hidden weights are stored multiplied by; None when not folded."""
+        return self.activation.input_frequency(self.spec().activation) if self.fold_omega else None
+
+    def under(self, hidden_optimizer: str) -> FieldConfig:
+        """This config for a field whose hidden weights train with ``hidden_optimizer``: folded
+        only under Muon, so Adam baselines keep the published parametrization."""
+        return dataclasses.replace(self, fold_omega=self.fold_omega and hidden_optimizer == "muon")
 
     def check(self) -> None:
         """Refuse bad values with a one-line message (called before any work starts)."""
         if self.arch not in ARCHITECTURES:
-            raise ValueError(f"unknown arch {self.arch!r}; choose one of {sorted(ARCHITECTURES)}")
+            raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
         if self.num_layers < 2:
             raise ValueError(
                 f"num_layers counts first and last layer, so must be >= 2, got {self.num_layers}"
@@ -56,56 +100,39 @@ class FieldConfig:
             raise ValueError(f"width must be >= 1, got {self.width}")
 
 
-@dataclass(frozen=True)
-class ArchSpec:
-    """How an architecture is assembled: its encoding, its activation and its initializer."""
-
-    encoding: Callable[[FieldConfig, int], nn.Module]
-    activation: Callable[[FieldConfig], nn.Module]
-    init: Init = "default"
-
-
-ARCHITECTURES: dict[str, ArchSpec] = {
-    "relu": ArchSpec(lambda c, d: IdentityEncoding(d), lambda c: nn.ReLU()),
-    "relu_pe": ArchSpec(lambda c, d: PositionalEncoding(d, c.pe_frequencies), lambda c: nn.ReLU()),
-    "relu_ff": ArchSpec(
-        lambda c, d: GaussianFourierFeatures(d, c.ff_features, c.ff_sigma), lambda c: nn.ReLU()
-    ),
-    "siren": ArchSpec(lambda c, d: IdentityEncoding(d), lambda c: Sine(c.omega), "siren"),
-    "finer": ArchSpec(lambda c, d: IdentityEncoding(d), lambda c: Finer(c.omega), "siren"),
-    "gauss": ArchSpec(lambda c, d: IdentityEncoding(d), lambda c: Gauss(c.gauss_a)),
-    "wire": ArchSpec(lambda c, d: IdentityEncoding(d), lambda c: RealWire(c.wire_omega, c.wire_sigma)),
-}
-
-
 class MLPField(nn.Module):
-    """Coordinates ``(*, in_dim)`` → values ``(*, out_dim)``; knows its first/hidden/last layers."""
+    """Coordinates ``(*, in_dim)`` → values ``(*, out_dim)``; knows its first/hidden/last layers.
 
-    def __init__(self, config: FieldConfig, in_dim: int, out_dim: int) -> None:
+    Args:
+        config: the architecture.
+        in_dim, out_dim: coordinate and value dimensions.
+        encoding: the input encoding module (with an ``out_dim``), handed in as nerfstudio hands
+            encodings to its fields; default: the one ``config`` names, built from its settings.
+    """
+
+    def __init__(
+        self, config: FieldConfig, in_dim: int, out_dim: int, encoding: nn.Module | None = None
+    ) -> None:
         super().__init__()
-        config.check()
+        spec = config.spec()
         self.config = config
-        spec = ARCHITECTURES[config.arch]
-        self.encoding = spec.encoding(config, in_dim)
-        self.activation = spec.activation(config)
+        self.encoding = encoding if encoding is not None else config.encoding.setup(spec.encoding, in_dim)
+        self.activation = config.activation.setup(spec.activation)
         self.first = nn.Linear(self.encoding.out_dim, config.width)
         self.hidden = nn.ModuleList(
             nn.Linear(config.width, config.width) for _ in range(config.num_layers - 2)
         )
         self.last = nn.Linear(config.width, out_dim)
-        if spec.init == "siren":
-            self._siren_init()
-
-    @torch.no_grad()
-    def _siren_init(self) -> None:
-        """SIREN init: first layer U(±1/fan_in); later layers U(±√(6/fan_in)/ω0)."""
-        self.first.weight.uniform_(-1 / self.first.in_features, 1 / self.first.in_features)
-        for layer in [*self.hidden, self.last]:
-            bound = math.sqrt(6 / layer.in_features) / self.config.omega
-            layer.weight.uniform_(-bound, bound)
-        if self.config.first_bias_scale is not None:
-            k = self.config.first_bias_scale
-            self.first.bias.uniform_(-k, k)
+        initialize(
+            spec.init,
+            self.first,
+            [*self.hidden, self.last],
+            config.activation.omega,
+            config.init.first_bias_scale,
+        )
+        frequency = config.fold_frequency()
+        if frequency is not None:
+            fold_layers(self.hidden, frequency)
 
     def forward(self, coords: Float[Tensor, "*bs in_dim"]) -> Float[Tensor, "*bs out_dim"]:
         x = self.activation(self.first(self.encoding(coords)))
@@ -125,9 +152,10 @@ class MLPField(nn.Module):
         return {f"{name}.weight": layer.weight for name, layer, role in self.layers() if role == "hidden"}
 
     def param_roles(self) -> Iterator[ParamRole]:
+        """Every trainable tensor with its role; a trainable encoding's tensors are ``encoding``."""
         for name, layer, role in self.layers():
             yield ParamRole(f"{name}.weight", layer.weight, role, True)
             if layer.bias is not None:
                 yield ParamRole(f"{name}.bias", layer.bias, role, False)
         for name, p in self.encoding.named_parameters():
-            yield ParamRole(f"encoding.{name}", p, "encoding", False)
+            yield ParamRole(f"encoding.{name}", p, "encoding", p.ndim >= 2)

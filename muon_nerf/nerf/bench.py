@@ -16,6 +16,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import tyro
@@ -24,17 +25,20 @@ from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from rich.console import Console
 from rich.table import Table
 
-from muon_nerf.errors import InputError, run_cli
-from muon_nerf.io import write_json
+from muon_nerf.fit.errors import InputError, run_cli
+from muon_nerf.fit.io import write_json
+from muon_nerf.nerf.config import trainer_config
 
 
-def local_config(base: TrainerConfig, data: Path, output_dir: Path, iterations: int) -> TrainerConfig:
-    """A registered method's config, set up for a short in-process CPU run on a Blender scene:
+def local_config(
+    base: TrainerConfig, data: Path, output_dir: Path, iterations: int, device: str = "cpu"
+) -> TrainerConfig:
+    """A registered method's config, set up for a short in-process run on a Blender scene:
     tensorboard instead of the viewer, no periodic evaluation, no console writer."""
     config = copy.deepcopy(base)
     config.output_dir = output_dir
     config.vis = "tensorboard"
-    config.machine.device_type = "cpu"
+    config.machine.device_type = device
     config.max_num_iterations = iterations
     config.steps_per_save = max(iterations, 1)
     config.steps_per_eval_batch = config.steps_per_eval_image = config.steps_per_eval_all_images = 0
@@ -48,7 +52,26 @@ def local_config(base: TrainerConfig, data: Path, output_dir: Path, iterations: 
     return config
 
 
-def _cpu_name() -> str:
+FIELD_KEYS = ("arch", "num_layers", "width")
+"""Model settings that live in the nested position-MLP config (``model.field``)."""
+
+
+def set_model(config: TrainerConfig, **values: Any) -> dict[str, Any]:
+    """Set model settings in place (``FIELD_KEYS`` on the position-MLP config, the rest on the
+    model config) and return the model as run: arch, depth, width, samples per ray and every
+    value set. The one place benchmarks read or write the model config; with no values it reads."""
+    model = config.pipeline.model
+    for key, value in values.items():
+        setattr(model.field if key in FIELD_KEYS else model, key, value)
+    record = {key: getattr(model.field, key) for key in FIELD_KEYS}
+    for key in ("num_coarse_samples", "num_importance_samples", "hidden_optimizer", *values):
+        if key not in FIELD_KEYS:
+            record[key] = getattr(model, key)
+    return record
+
+
+def cpu_name() -> str:
+    """The CPU model as /proc/cpuinfo names it (platform.processor() is often empty on Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -72,13 +95,12 @@ class BenchArgs:
 
 
 def run(args: BenchArgs) -> dict:
-    from muon_nerf.method_configs import muon_nerf_adam_method, muon_nerf_method
-
     if not (args.data / "transforms_train.json").is_file():
         raise InputError(f"{args.data}/transforms_train.json not found: expected a Blender-format scene")
     trainers: dict[str, Trainer] = {}
-    for spec in (muon_nerf_method, muon_nerf_adam_method):
-        config = local_config(spec.config, args.data, args.output / "runs", args.iterations + 1)
+    for name, hidden_optimizer in (("muon-nerf", "muon"), ("muon-nerf-adam", "adam")):
+        base = trainer_config(name, hidden_optimizer=hidden_optimizer)  # the registered methods' configs
+        config = local_config(base, args.data, args.output / "runs", args.iterations + 1)
         if args.rays is not None:
             config.pipeline.datamanager.train_num_rays_per_batch = args.rays
         torch.manual_seed(0)
@@ -100,9 +122,10 @@ def run(args: BenchArgs) -> dict:
                 times[name].append(t1 - t0)
                 step_times[name].append(t2 - t1)
     config = next(iter(trainers.values())).config
+    model = set_model(config)
     result = {
         "hardware": {
-            "cpu": _cpu_name(),
+            "cpu": cpu_name(),
             "torch_threads": torch.get_num_threads(),
             "load_average_1min_at_start": load,
             "torch": torch.__version__,
@@ -110,10 +133,9 @@ def run(args: BenchArgs) -> dict:
         "scale": {
             "data": str(args.data),
             "rays_per_batch": config.pipeline.datamanager.train_num_rays_per_batch,
-            "samples_per_ray": config.pipeline.model.num_coarse_samples
-            + config.pipeline.model.num_importance_samples,
-            "num_layers": config.pipeline.model.num_layers,
-            "width": config.pipeline.model.width,
+            "samples_per_ray": model["num_coarse_samples"] + model["num_importance_samples"],
+            "num_layers": model["num_layers"],
+            "width": model["width"],
             "timed_iterations": args.iterations,
         },
         "wall_s": time.perf_counter() - start,

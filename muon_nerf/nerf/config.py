@@ -18,10 +18,13 @@ from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.models.base_model import ModelConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 
+from muon_nerf.fields import Arch, FieldConfig
+from muon_nerf.fields.activations import ActivationConfig
 from muon_nerf.nerf.optimizers import FloatExponentialDecaySchedulerConfig, MuonOptimizerConfig
+from muon_nerf.optim import MUON_LR, OptimizerName
 
-NeRFArch = Literal["relu_pe", "siren", "finer"]
-HiddenOptimizer = Literal["muon", "adam"]
+NERF_ADAM_LR = 5e-4
+"""Adam's lr for everything but the hidden matrices (vanilla NeRF's)."""
 
 
 def _build_model(config: MuonNeRFModelConfig, **kwargs: Any):  # noqa: ANN202 - returns MuonNeRFModel
@@ -36,19 +39,10 @@ class MuonNeRFModelConfig(ModelConfig):
     """A NeRF whose field is our plain MLP; its hidden weights form their own param group."""
 
     _target: type = field(default_factory=lambda: _build_model)
-    arch: NeRFArch = "relu_pe"
-    """Position MLP: relu_pe (ReLU + NeRF positional encoding), siren or finer."""
-    num_layers: int = 6
-    """Linear layers of the position MLP: first + (num_layers-2) hidden (Muon) + last."""
-    width: int = 256
-    omega: float = 30.0
-    """ω0 of SIREN/FINER (first layer and hidden layers)."""
-    fold_omega: bool | None = None
-    """Store ω0·W for SIREN/FINER hidden layers, so that Muon's spectral-norm step acts on the
-    effective matrix (unfolded, a Muon step of lr moves the pre-activation by ω0·lr). None: fold
-    exactly when the hidden weights are on Muon, so the Adam baseline is the usual SIREN/FINER."""
-    pe_frequencies: int = 10
-    """Octaves of the positional encoding (relu_pe) on positions normalized to [-1, 1]."""
+    field: FieldConfig = field(default_factory=lambda: position_mlp("relu_pe"))
+    """The position MLP: the same config as every other front end's field (``arch`` any zoo
+    architecture; its encoding, activation, init and ω-folding). Positions are normalized to
+    [-1, 1]³ by the scene box; the hidden weights (num_layers-2 of them) go to Muon."""
     geo_feat_dim: int = 64
     """Features the position MLP passes to the colour head besides density."""
     head_width: int = 128
@@ -57,7 +51,7 @@ class MuonNeRFModelConfig(ModelConfig):
     dir_frequencies: int = 4
     density_bias: float = -1.0
     """Density is softplus(raw + bias) (mip-NeRF): empty space at init, no dead ReLU."""
-    hidden_optimizer: HiddenOptimizer = "muon"
+    hidden_optimizer: OptimizerName = "muon"
     """muon: hidden weights form the ``fields_muon`` param group; adam: they stay in ``fields``."""
     muon_first_layer: bool = False
     """Also put the first layer's weight on Muon (the paper finds this hurts)."""
@@ -75,14 +69,21 @@ class MuonNeRFModelConfig(ModelConfig):
     """Steps between logs of each hidden matrix's stable rank (tensorboard/wandb/viewer)."""
 
 
+def position_mlp(arch: Arch) -> FieldConfig:
+    """The NeRF position MLP's defaults: 6 linear layers × 256 (vanilla NeRF's width), ω0 30."""
+    return FieldConfig(arch=arch, num_layers=6, width=256, activation=ActivationConfig(omega=30.0))
+
+
 def trainer_config(
     method_name: str,
-    hidden_optimizer: HiddenOptimizer = "muon",
-    arch: NeRFArch = "relu_pe",
+    hidden_optimizer: OptimizerName = "muon",
+    arch: Arch = "relu_pe",
     max_num_iterations: int = 30000,
 ) -> TrainerConfig:
-    """The trainer config of one registered method. Both optimizer entries are always present so
-    that ``--pipeline.model.hidden-optimizer`` can be flipped on any method."""
+    """The trainer config of one registered method. Every param group's optimizer entry is always
+    present (``fields``: Adam; ``fields_muon``: Muon; ``fields_encoding``: Adam with instant-ngp's
+    lr and eps, used by trainable encodings), so ``--pipeline.model.hidden-optimizer`` can be
+    flipped and ``--pipeline.model.field.arch`` changed on any method."""
     return TrainerConfig(
         method_name=method_name,
         steps_per_eval_batch=500,
@@ -96,19 +97,25 @@ def trainer_config(
                 train_num_rays_per_batch=1024,
                 eval_num_rays_per_batch=1024,
             ),
-            model=MuonNeRFModelConfig(arch=arch, hidden_optimizer=hidden_optimizer),
+            model=MuonNeRFModelConfig(field=position_mlp(arch), hidden_optimizer=hidden_optimizer),
         ),
         optimizers={
             "fields": {
-                "optimizer": AdamOptimizerConfig(lr=5e-4, eps=1e-8),
+                "optimizer": AdamOptimizerConfig(lr=NERF_ADAM_LR, eps=1e-8),
                 "scheduler": FloatExponentialDecaySchedulerConfig(
-                    lr_final=5e-5, max_steps=max_num_iterations
+                    lr_final=NERF_ADAM_LR / 10, max_steps=max_num_iterations
                 ),
             },
             "fields_muon": {
-                "optimizer": MuonOptimizerConfig(lr=0.02),
+                "optimizer": MuonOptimizerConfig(),
                 "scheduler": FloatExponentialDecaySchedulerConfig(
-                    lr_final=2e-3, max_steps=max_num_iterations
+                    lr_final=MUON_LR / 10, max_steps=max_num_iterations
+                ),
+            },
+            "fields_encoding": {
+                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "scheduler": FloatExponentialDecaySchedulerConfig(
+                    lr_final=1e-3, max_steps=max_num_iterations
                 ),
             },
         },

@@ -3,7 +3,11 @@
 ``write_sphere_scene`` ray-traces a sphere coloured by its normal into RGBA views with
 train/val/test transforms (no data needed); ``write_blender_subset`` keeps a few views of a real
 Blender scene (e.g. nerf_synthetic/lego) downscaled, which is what a CPU smoke run can afford.
-Both write the folder atomically. ``python -m muon_nerf.nerf.data --help`` runs either.
+Both write the folder atomically. ``python -m muon_nerf.nerf.data --help`` runs either; the
+compact lego that ``scripts/gpu_check.sh`` carries (the FINER protocol's 25 views at 200×200,
+10 test views; ≈ 3 MB) is
+
+    python -m muon_nerf.nerf.data subset --out .devdata/lego200 --stride 4 --size 200 --eval-views 10
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import numpy as np
 import tyro
 from PIL import Image
 
-from muon_nerf.errors import InputError, run_cli
-from muon_nerf.io import staged_dir, write_json
+from muon_nerf.fit.errors import InputError, run_cli
+from muon_nerf.fit.io import staged_dir, write_json
 
 SPLITS = ("train", "val", "test")
 CAMERA_ANGLE_X = 0.6911112070083618
@@ -100,17 +104,37 @@ def write_sphere_scene(out: Path, size: int = 32, views: dict[str, int] | None =
     return out
 
 
-def write_blender_subset(src: Path, out: Path, views: int = 4, size: int = 50, eval_views: int = 1) -> Path:
-    """``views`` evenly spaced training views (``eval_views`` for val and test) of a Blender
-    scene, resized to ``size``×``size`` with their field of view unchanged."""
+SUBSET_FILE = "subset.json"
+"""Written by ``write_blender_subset`` beside the transforms: the source and the selection, so a
+benchmark can tell a scene that already is the subset it wants from one it must subsample."""
+
+
+def write_blender_subset(
+    src: Path,
+    out: Path,
+    views: int = 4,
+    size: int = 50,
+    eval_views: int = 1,
+    stride: int | None = None,
+) -> Path:
+    """``views`` evenly spaced training views (or, with ``stride``, every ``stride``-th one: the
+    WIRE/FINER protocol keeps every 4th of lego's 100) and ``eval_views`` evenly spaced val and
+    test views of a Blender scene, resized to ``size``×``size`` with their field of view
+    unchanged. Records the selection in ``subset.json``."""
+    if stride is not None and stride < 1:
+        raise InputError(f"stride must be >= 1, got {stride}")
     with staged_dir(out) as stage:
+        chosen_names: dict[str, list[str]] = {}
         for split in SPLITS:
             transforms = src / f"transforms_{split}.json"
             if not transforms.is_file():
                 raise InputError(f"{transforms} not found: expected a Blender-format scene folder")
             meta = json.loads(transforms.read_text())
-            count = views if split == "train" else eval_views
-            chosen = np.linspace(0, len(meta["frames"]) - 1, count).round().astype(int)
+            if split == "train" and stride is not None:
+                chosen = np.arange(0, len(meta["frames"]), stride)
+            else:
+                count = views if split == "train" else eval_views
+                chosen = np.linspace(0, len(meta["frames"]) - 1, count).round().astype(int)
             frames = []
             for i in chosen:
                 frame = meta["frames"][i]
@@ -118,7 +142,23 @@ def write_blender_subset(src: Path, out: Path, views: int = 4, size: int = 50, e
                 image = image.resize((size, size), Image.Resampling.LANCZOS)
                 frames.append((Path(frame["file_path"]).name, np.asarray(image), frame["transform_matrix"]))
             _write_split(stage, split, frames, float(meta["camera_angle_x"]))
+            chosen_names[split] = [name for name, _, _ in frames]
+        selection = {"size": size, "stride": stride, "views": None if stride else views}
+        write_json(
+            stage / SUBSET_FILE,
+            {"source": str(src), **selection, "eval_views": eval_views, "frames": chosen_names},
+        )
     return out
+
+
+def subset_selection(scene: Path) -> dict | None:
+    """The selection ``write_blender_subset`` recorded for ``scene`` (size, stride, views,
+    eval_views), or None for a scene it did not write."""
+    path = Path(scene) / SUBSET_FILE
+    if not path.is_file():
+        return None
+    meta = json.loads(path.read_text())
+    return {key: meta.get(key) for key in ("size", "stride", "views", "eval_views")}
 
 
 @dataclass
@@ -130,13 +170,18 @@ class DataArgs:
     src: Path = Path("../shared/data/nerf_synthetic/lego")
     """Blender scene to subsample (kind=subset)."""
     views: int = 4
+    """Training views (evenly spaced), unless ``stride`` is given."""
     size: int = 50
+    eval_views: int = 1
+    """Val and test views (evenly spaced), kind=subset."""
+    stride: int | None = None
+    """Keep every ``stride``-th training view instead (4: the WIRE/FINER lego protocol)."""
 
 
 def main() -> None:
     args = tyro.cli(DataArgs)
     if args.kind == "subset":
-        out = write_blender_subset(args.src, args.out, args.views, args.size)
+        out = write_blender_subset(args.src, args.out, args.views, args.size, args.eval_views, args.stride)
     else:
         out = write_sphere_scene(args.out, args.size, {"train": args.views, "val": 1, "test": 1})
     print(out)

@@ -21,10 +21,8 @@ from nerfstudio.field_components.field_heads import FieldHeadNames
 from nerfstudio.fields.base_field import Field
 from torch import Tensor
 
-from muon_nerf.fields import FieldConfig, MLPField
+from muon_nerf.fields import FieldConfig, MLPField, ParamRole
 from muon_nerf.fields.encodings import PositionalEncoding
-from muon_nerf.fields.fold import fold_omega
-from muon_nerf.optim import ParamRole
 
 
 class MuonNeRFField(Field):
@@ -32,12 +30,12 @@ class MuonNeRFField(Field):
 
     Args:
         aabb: scene box; positions are mapped to [-1, 1]³ by it before encoding.
-        position_mlp: config of the position MLP (its arch, depth, width, ω0, PE octaves).
+        position_mlp: config of the position MLP (arch, depth, width, encoding, activation,
+            init, ω-folding: folded where its config says so).
         geo_feat_dim: features passed from the position MLP to the colour head.
         head_layers, head_width: the colour head (ReLU MLP).
         dir_frequencies: positional-encoding octaves of the view direction.
         density_bias: shift before the softplus density activation.
-        omega_folded: store ω0·W in the hidden layers (see :class:`OmegaFoldedLinear`).
     """
 
     def __init__(
@@ -49,14 +47,11 @@ class MuonNeRFField(Field):
         head_width: int = 128,
         dir_frequencies: int = 4,
         density_bias: float = -1.0,
-        omega_folded: bool = False,
     ) -> None:
         super().__init__()
         self.register_buffer("aabb", aabb.clone().float())
         self.density_bias = density_bias
         self.mlp_base = MLPField(position_mlp, in_dim=3, out_dim=1 + geo_feat_dim)
-        if omega_folded:
-            fold_omega(self.mlp_base)  # refuses archs that have no input frequency
         self.direction_encoding = PositionalEncoding(3, dir_frequencies)
         head = FieldConfig(arch="relu", num_layers=head_layers, width=head_width)
         self.mlp_head = MLPField(head, in_dim=geo_feat_dim + self.direction_encoding.out_dim, out_dim=3)

@@ -28,14 +28,15 @@ from nerfstudio.utils.rich_utils import CONSOLE
 from torch import Tensor
 from torch.nn import Parameter
 
-from muon_nerf.diagnostics import stable_rank
-from muon_nerf.fields import FieldConfig
-from muon_nerf.fields.fold import folds_under
+from muon_nerf.fit.diagnostics import stable_rank
+from muon_nerf.fit.metrics import psnr, ssim
 from muon_nerf.nerf.config import MuonNeRFModelConfig
 from muon_nerf.nerf.field import MuonNeRFField
 from muon_nerf.nerf.lpips import cached_lpips
-from muon_nerf.optim import split_params
-from muon_nerf.signals.metrics import psnr, ssim
+from muon_nerf.optim import split_by_role
+
+GROUP_NAMES = {"muon": "fields_muon", "adam": "fields", "encoding": "fields_encoding"}
+"""nerfstudio param-group (and optimizer entry) name of each ``optim.split_by_role`` group."""
 
 
 class MuonNeRFModel(Model):
@@ -46,25 +47,14 @@ class MuonNeRFModel(Model):
     def populate_modules(self) -> None:
         super().populate_modules()
         cfg = self.config
-        position_mlp = FieldConfig(
-            arch=cfg.arch,
-            num_layers=cfg.num_layers,
-            width=cfg.width,
-            omega=cfg.omega,
-            pe_frequencies=cfg.pe_frequencies,
-        )
-        fold = cfg.fold_omega
-        if fold is None:
-            fold = folds_under(cfg.arch, cfg.hidden_optimizer)
         self.field = MuonNeRFField(
             self.scene_box.aabb,
-            position_mlp,
+            cfg.field.under(cfg.hidden_optimizer),
             geo_feat_dim=cfg.geo_feat_dim,
             head_layers=cfg.head_layers,
             head_width=cfg.head_width,
             dir_frequencies=cfg.dir_frequencies,
             density_bias=cfg.density_bias,
-            omega_folded=fold,
         )
         self.sampler_uniform = UniformSampler(num_samples=cfg.num_coarse_samples)
         self.sampler_pdf = PDFSampler(num_samples=cfg.num_importance_samples)
@@ -81,14 +71,11 @@ class MuonNeRFModel(Model):
 
     def get_param_groups(self) -> dict[str, list[Parameter]]:
         """``fields_muon``: hidden weight matrices of the position MLP (by layer role);
-        ``fields``: everything else. An exact partition of the field's trainable tensors; an
-        empty group (e.g. ``fields_muon`` under ``hidden_optimizer=adam``) is left out."""
-        if self.config.hidden_optimizer == "muon":
-            muon, adam = split_params(self.field, self.config.muon_first_layer)
-        else:
-            muon, adam = [], [pr for pr in self.field.param_roles() if pr.param.requires_grad]
-        groups = {"fields": [pr.param for pr in adam], "fields_muon": [pr.param for pr in muon]}
-        return {name: params for name, params in groups.items() if params}
+        ``fields_encoding``: a trainable encoding's tensors; ``fields``: everything else. The same
+        partition as every front end's (``optim.split_by_role``); empty groups (e.g.
+        ``fields_muon`` under ``hidden_optimizer=adam``) are left out."""
+        split = split_by_role(self.field, self.config.hidden_optimizer, self.config.muon_first_layer)
+        return {GROUP_NAMES[name]: [pr.param for pr in prs] for name, prs in split.items() if prs}
 
     def get_training_callbacks(
         self, training_callback_attributes: TrainingCallbackAttributes
@@ -150,7 +137,7 @@ class MuonNeRFModel(Model):
     def get_image_metrics_and_images(
         self, outputs: dict[str, Tensor], batch: dict[str, Tensor]
     ) -> tuple[dict[str, float], dict[str, Tensor]]:
-        """PSNR/SSIM from ``muon_nerf.signals.metrics`` (checked against skimage); LPIPS only when
+        """PSNR/SSIM from ``muon_nerf.fit.metrics`` (checked against skimage); LPIPS only when
         its AlexNet weights are already cached, otherwise it is reported absent once."""
         image = self.renderer_rgb.blend_background(batch["image"].to(outputs["rgb"].device))
         rgb_coarse, rgb = outputs["rgb_coarse"].clamp(0, 1), outputs["rgb"].clamp(0, 1)

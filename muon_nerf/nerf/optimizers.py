@@ -1,8 +1,8 @@
 """nerfstudio optimizer and scheduler configs for the Muon/Adam split.
 
-``MuonOptimizerConfig`` builds our ``MuonWithAuxAdam`` with a single Muon group, so nerfstudio's
-``Optimizers`` (one optimizer per param group name) steps, schedules and checkpoints it like any
-other torch optimizer.
+``MuonOptimizerConfig`` builds our ``MuonWithAuxAdam`` with a single Muon group, made by
+``MuonConfig.group`` as in every other front end, so nerfstudio's ``Optimizers`` (one optimizer
+per param group name) steps, schedules and checkpoints it like any other torch optimizer.
 
 The float-safe schedulers exist because nerfstudio's exponential/cosine schedules return numpy
 scalars: ``LambdaLR`` then writes ``numpy.float64`` into ``param_group["lr"]`` and into its own
@@ -24,40 +24,24 @@ from nerfstudio.engine.schedulers import (
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from muon_nerf.optim import MuonWithAuxAdam
+from muon_nerf.optim import MUON_LR, MuonConfig, MuonWithAuxAdam
 
 
 @dataclass
-class MuonOptimizerConfig(OptimizerConfig):
-    """Muon for the ``fields_muon`` param group (hidden-layer weight matrices only).
-
-    Defaults are the paper's: momentum 0.95 with Nesterov, 5 quintic Newton–Schulz steps and no
-    weight decay."""
+class MuonOptimizerConfig(OptimizerConfig, MuonConfig):
+    """Muon for the ``fields_muon`` param group (hidden-layer weight matrices only): nerfstudio's
+    optimizer config with :class:`MuonConfig`'s settings (the paper's: momentum 0.95 with
+    Nesterov, 5 quintic Newton–Schulz steps, no weight decay). nerfstudio's ``eps`` is not used by
+    Muon; the Newton–Schulz floor is ``ns_eps``."""
 
     _target: type = MuonWithAuxAdam
-    lr: float = 0.02
+    lr: float = MUON_LR
     """Muon's step size: the spectral norm of each orthogonalized update (before shape scaling)."""
-    eps: float = 1e-7
-    """Floor of the Frobenius norm that normalizes the update before Newton–Schulz."""
-    momentum: float = 0.95
-    nesterov: bool = True
-    ns_steps: int = 5
-    weight_decay: float = 0.0
     batched: bool = True
-    """One batched Newton–Schulz chain per matrix shape (faster); False uses torch.optim.Muon's loop."""
+    """One batched Newton–Schulz chain per matrix shape (faster); False: one chain per matrix."""
 
     def setup(self, params) -> MuonWithAuxAdam:  # noqa: ANN001 - nerfstudio passes a list of Parameters
-        group = dict(
-            params=list(params),
-            use_muon=True,
-            lr=self.lr,
-            eps=self.eps,
-            momentum=self.momentum,
-            nesterov=self.nesterov,
-            ns_steps=self.ns_steps,
-            weight_decay=self.weight_decay,
-        )
-        return self._target([group], batched=self.batched)
+        return self._target([self.group(params, self.lr)], batched=self.batched)
 
 
 class FloatLambdaLR(LambdaLR):

@@ -1,8 +1,9 @@
 """``muon-sdf fit | extract | eval``: fit a mesh's SDF, extract finer meshes, score two meshes.
 
 ``fit`` is ``execute`` over ``SdfTask`` (the same runner as ``muon-fit``), so its flags are flat
-and the paper's spellings (``--muon_lr``) work; ``--preset paper`` swaps the CPU defaults for the
-paper-scale ones, and any flag given after it still wins.
+and the paper's spellings (``--muon_lr``) work; ``--profile paper`` swaps the CPU defaults for the
+paper-scale ones and ``--preset FILE`` starts from a ``muon-sweep sdf`` preset; flags given with
+either still win.
 """
 
 from __future__ import annotations
@@ -17,18 +18,18 @@ import tyro
 from rich.console import Console
 from rich.table import Table
 
-from muon_nerf.errors import InputError, run_cli
 from muon_nerf.fields import MLPField
-from muon_nerf.io import atomic_write_bytes, write_json
-from muon_nerf.plotting import png_bytes
+from muon_nerf.fit.checkpoint import load_field as load_run_field
+from muon_nerf.fit.cli import TYRO_CONFIG, parse_task
+from muon_nerf.fit.errors import InputError, run_cli
+from muon_nerf.fit.io import atomic_write_bytes, write_json
+from muon_nerf.fit.plotting import png_bytes
+from muon_nerf.fit.run import execute
 from muon_nerf.sdf.extract import extract, write_mesh
 from muon_nerf.sdf.mesh import Normalization, load_mesh
 from muon_nerf.sdf.metrics import MetricConfig, compare_meshes
 from muon_nerf.sdf.render import render
-from muon_nerf.sdf.signal import PRESETS, SdfTask
-from muon_nerf.signals.cli import TYRO_CONFIG
-from muon_nerf.signals.run import execute
-from muon_nerf.signals.run import load_field as load_run_field
+from muon_nerf.sdf.signal import SdfTask
 
 
 @dataclass
@@ -67,22 +68,13 @@ class EvalConfig:
 
 
 def parse_fit(args: list[str]) -> SdfTask:
-    args = list(args)
-    preset = "cpu"
-    for i, arg in enumerate(args):
-        if arg == "--preset" or arg.startswith("--preset="):
-            preset = arg.split("=", 1)[1] if "=" in arg else (args[i + 1] if i + 1 < len(args) else "")
-            del args[i : i + (1 if "=" in arg else 2)]
-            break
-    if preset not in PRESETS:
-        raise InputError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-    return tyro.cli(
+    return parse_task(
+        "sdf",
         SdfTask,
-        args=args,
-        default=PRESETS[preset](),
-        config=TYRO_CONFIG,
+        list(args),
         prog="muon-sdf fit",
-        description=f"Fit an SDF to --mesh. --preset {{{','.join(PRESETS)}}} picks the defaults (cpu).",
+        description="Fit an SDF to --mesh. --profile {cpu,paper} picks the defaults (cpu); "
+        "--preset FILE starts from a muon-sweep preset.",
     )
 
 

@@ -19,8 +19,8 @@ import trimesh
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from muon_nerf.errors import InputError
-from muon_nerf.io import atomic_write_bytes
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.io import atomic_write_bytes
 
 SdfFn = Callable[[Float[Tensor, "n 3"]], Float[Tensor, "n 1"]]
 

@@ -15,7 +15,7 @@ import numpy as np
 import trimesh
 from jaxtyping import Float
 
-from muon_nerf.errors import InputError
+from muon_nerf.fit.errors import InputError
 
 MESH_SUFFIXES = (".ply", ".obj", ".off", ".stl", ".glb", ".gltf")
 

@@ -30,7 +30,7 @@ import numpy as np
 import trimesh
 from jaxtyping import Float
 
-from muon_nerf.errors import InputError
+from muon_nerf.fit.errors import InputError
 from muon_nerf.sdf.extract import grid_axis, grid_points
 from muon_nerf.sdf.mesh import MeshSdf, Normalization, o3d_points, raycasting_scene
 from muon_nerf.sdf.samples import surface_points
@@ -66,7 +66,16 @@ class Surface:
     def __init__(self, mesh: trimesh.Trimesh, num_samples: int, seed: int = 0) -> None:
         self.points, self.normals = surface_points(mesh, num_samples, np.random.default_rng(seed))
         self.face_normals = np.asarray(mesh.face_normals)
+        self.triangles = (np.asarray(mesh.vertices), np.asarray(mesh.faces))
         self.scene = raycasting_scene(mesh)
+
+    def __getstate__(self) -> dict:
+        # Open3D's scene cannot be pickled (muon-sweep ships the signal to Ray workers): rebuilt on load.
+        return {k: v for k, v in self.__dict__.items() if k != "scene"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.scene = raycasting_scene(trimesh.Trimesh(*self.triangles, process=False))
 
     def closest(self, points: Float[np.ndarray, "n 3"]) -> tuple[np.ndarray, np.ndarray]:
         """Distance from each point to this mesh and the normal of the closest triangle."""

@@ -13,7 +13,7 @@ import numpy as np
 import trimesh
 from jaxtyping import Float
 
-from muon_nerf.errors import InputError
+from muon_nerf.fit.errors import InputError
 from muon_nerf.sdf.mesh import MeshSdf
 
 

@@ -1,7 +1,7 @@
 """SDF as a signal: the shared fit loop and ``execute`` do the training, tables and outputs.
 
-Training points come from a pool drawn once (``samples.py``); the signal's ``coords`` are the
-*evaluation* points: the nodes of an ``R³`` grid (marching cubes, grid IoU) followed by uniform
+Training samples (``train``) are a pool drawn once (``samples.py``); the signal's ``coords`` are
+the *evaluation* points: the nodes of an ``R³`` grid (marching cubes, grid IoU) followed by uniform
 points in the box (a resolution-free Monte Carlo IoU). The loop's ``predict`` evaluates them in
 chunks; ``evaluate`` turns the grid into a mesh and scores it against the reference.
 """
@@ -9,6 +9,7 @@ chunks; ``evaluate`` turns the grid into a mesh and scores it against the refere
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,18 +20,20 @@ import trimesh
 from matplotlib import colormaps
 from torch import Tensor, nn
 
-from muon_nerf.errors import InputError
 from muon_nerf.fields import FieldConfig
-from muon_nerf.io import atomic_write_bytes, write_json
-from muon_nerf.plotting import png_bytes
+from muon_nerf.fields.encodings import EncodingConfig, PositionalEncodingConfig
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.io import atomic_write_bytes, write_json
+from muon_nerf.fit.loop import FitConfig
+from muon_nerf.fit.plotting import png_bytes
+from muon_nerf.fit.signal import Batch, Panel, Signal
+from muon_nerf.fit.task import TaskConfig
+from muon_nerf.optim import MUON_LR, OptimConfig
 from muon_nerf.sdf.extract import grid_points, marching_cubes, write_mesh
 from muon_nerf.sdf.mesh import MeshSdf, Normalization, load_mesh
 from muon_nerf.sdf.metrics import MetricConfig, Surface, iou, mesh_surface_metrics
 from muon_nerf.sdf.render import render
 from muon_nerf.sdf.samples import SampleConfig, draw_pool
-from muon_nerf.signals.base import Batch, Panel, Signal
-from muon_nerf.signals.loop import FitConfig
-from muon_nerf.signals.run import OptimConfig, TaskConfig
 
 SLICE_RANGE = 0.25
 """Signed distances shown in the slice panels saturate at ±this (normalized units)."""
@@ -79,8 +82,8 @@ class SdfSignal(Signal):
         target = MeshSdf(self.reference, cfg.ray_votes, source)
         self.watertight = target.watertight
         pool = draw_pool(target, cfg.pool, seed)
-        self.pool_points = torch.from_numpy(pool.points)
-        self.pool_sdf = torch.from_numpy(pool.sdf)[:, None]
+        self.train = Batch(torch.from_numpy(pool.points), torch.from_numpy(pool.sdf)[:, None])
+        self.out_dim = 1
         self.reference_surface = Surface(self.reference, cfg.metrics.surface_points, seed + 1)
         rng = np.random.default_rng(seed + 2)
         res = cfg.eval_resolution
@@ -95,23 +98,6 @@ class SdfSignal(Signal):
         if cfg.mesh is None:
             raise InputError("--mesh is required: a PLY, OBJ, OFF or STL file")
         return cls(load_mesh(cfg.mesh), cfg, seed, str(cfg.mesh))
-
-    @property
-    def out_dim(self) -> int:
-        return 1
-
-    def measurements(self) -> Tensor:
-        """What the field is fitted to: the SDF values of the sample pool (``coords`` here are the
-        evaluation grid, which the fit never sees)."""
-        return self.pool_sdf
-
-    def sample(self, batch_size: int | None, generator: torch.Generator) -> Batch:
-        if batch_size is None or batch_size >= len(self.pool_points):
-            return Batch(self.pool_points, self.pool_sdf)
-        idx = torch.randint(
-            len(self.pool_points), (batch_size,), generator=generator, device=generator.device
-        )
-        return Batch(self.pool_points[idx], self.pool_sdf[idx])
 
     def loss(self, field: nn.Module, batch: Batch) -> Tensor:
         eikonal = self.cfg.eikonal_weight > 0
@@ -182,7 +168,7 @@ class SdfSignal(Signal):
             "faces": len(self.reference.faces),
             "watertight": self.watertight,
             "normalization": self.normalization.to_dict(),
-            "pool": len(self.pool_points),
+            "pool": len(self.train.coords),
             "eval_resolution": self.cfg.eval_resolution,
             "eval_volume_points": len(self.coords) - self.num_grid,
             "distances": "normalized frame: longest half-extent of the mesh = 1 - margin",
@@ -194,11 +180,11 @@ class SdfTask(TaskConfig):
     """Fit a signed distance field to a mesh (``muon-sdf fit``). Defaults: a CPU-sized bunny."""
 
     field: FieldConfig = dataclasses.field(
-        default_factory=lambda: FieldConfig(arch="relu_pe", num_layers=4, width=128, pe_frequencies=6)
+        default_factory=lambda: FieldConfig(arch="relu_pe", num_layers=4, width=128, encoding=pe_encoding(6))
     )
-    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(muon_lr=0.02))
-    """Muon lr 0.02, not the image script's 0.1: on the bunny at 500 steps 0.1 left a rough surface
-    (Chamfer-L1 8.0·10⁻³ vs 1.6·10⁻³ with 0.02)."""
+    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(muon_lr=MUON_LR))
+    """Muon lr 0.02 (``MUON_LR``), not the image script's 0.1: on the bunny at 500 steps 0.1 left a
+    rough surface (Chamfer-L1 8.0·10⁻³ vs 1.6·10⁻³ with 0.02)."""
     fit: FitConfig = dataclasses.field(
         default_factory=lambda: FitConfig(steps=1000, batch_size=4096, eval_every=500, rank_every=250)
     )
@@ -207,13 +193,21 @@ class SdfTask(TaskConfig):
     def signal(self) -> SdfSignal:
         return SdfSignal.from_config(self.data, self.fit.seed)
 
+    @classmethod
+    def profiles(cls) -> dict[str, Callable[[], TaskConfig]]:
+        return {"cpu": cls, "paper": paper_profile}
 
-def paper_preset() -> SdfTask:
+
+def pe_encoding(octaves: int) -> EncodingConfig:
+    return EncodingConfig(positional=PositionalEncodingConfig(pe_frequencies=octaves))
+
+
+def paper_profile() -> SdfTask:
     """Network size of the FINER/BACON SDF experiments (2 hidden layers × 256) with a long
     schedule and a large pool: meant for a GPU (``--device cuda``)."""
     return SdfTask(
-        field=FieldConfig(arch="relu_pe", num_layers=4, width=256, pe_frequencies=8),
-        optim=OptimConfig(muon_lr=0.02),
+        field=FieldConfig(arch="relu_pe", num_layers=4, width=256, encoding=pe_encoding(8)),
+        optim=OptimConfig(muon_lr=MUON_LR),
         fit=FitConfig(steps=20_000, batch_size=65_536, eval_every=2000, rank_every=1000),
         data=SdfData(
             pool=SampleConfig(num_surface=500_000, num_near=2_000_000, num_uniform=250_000),
@@ -221,6 +215,3 @@ def paper_preset() -> SdfTask:
             eval_volume_points=1_000_000,
         ),
     )
-
-
-PRESETS = {"cpu": SdfTask, "paper": paper_preset}

@@ -1,1 +1,2 @@
-"""2D adapter: signals (image, audio, CT, SISR), the shared fit loop, metrics and runner."""
+"""The 2D adapter (``muon-fit``): image, audio, CT and SISR signals on the shared fit loop
+(``muon_nerf.fit``)."""

@@ -16,14 +16,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from muon_nerf.errors import InputError
 from muon_nerf.fields import FieldConfig
-from muon_nerf.io import atomic_write_bytes
-from muon_nerf.plotting import draw_panel, new_figure, save_figure
-from muon_nerf.signals.base import Panel, Signal
-from muon_nerf.signals.loop import FitConfig
-from muon_nerf.signals.metrics import psnr, si_snr, snr
-from muon_nerf.signals.run import OptimConfig, TaskConfig
+from muon_nerf.fields.activations import ActivationConfig
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.io import atomic_write_bytes
+from muon_nerf.fit.loop import FitConfig
+from muon_nerf.fit.metrics import psnr, si_snr, snr
+from muon_nerf.fit.plotting import draw_panel, new_figure, save_figure
+from muon_nerf.fit.signal import Batch, Panel, Signal
+from muon_nerf.fit.task import TaskConfig
+from muon_nerf.optim import OptimConfig
 
 SPECTROGRAM_FLOOR_DB = 80.0
 
@@ -113,6 +115,8 @@ class AudioSignal(Signal):
         self.samples = samples.flatten().float()
         self.coords = time_coords(len(self.samples), coordinate_scale)
         self.values = self.samples.unsqueeze(-1)
+        self.train = Batch(self.coords, self.values)
+        self.out_dim = 1
         self.rate, self.coordinate_scale = rate, coordinate_scale
         self.source, self.gain, self.channels = source, gain, channels
         self.stft_reference = float(stft_magnitude(self.samples).max()) or 1.0
@@ -185,11 +189,11 @@ class AudioTask(TaskConfig):
 
     data: AudioConfig = dataclasses.field(default_factory=AudioConfig)
     field: FieldConfig = dataclasses.field(
-        default_factory=lambda: FieldConfig(arch="siren", num_layers=5, width=256, omega=30.0)
+        default_factory=lambda: FieldConfig(
+            arch="siren", num_layers=5, width=256, activation=ActivationConfig(omega=30.0), fold_omega=False
+        )
     )
-    optim: OptimConfig = dataclasses.field(
-        default_factory=lambda: OptimConfig(lr=1e-4, muon_lr=1e-3, fold_omega=False)
-    )
+    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(lr=1e-4, muon_lr=1e-3))
     """The paper's audio Muon lr 1e-3 is tuned for SIREN's usual (unfolded) weights: with ω0 folded
     the same step would be 30× smaller (``--fold-omega`` with ``--muon-lr 0.03`` is equivalent)."""
     fit: FitConfig = dataclasses.field(

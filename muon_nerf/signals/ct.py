@@ -17,12 +17,15 @@ import torch
 from torch import Tensor
 
 from muon_nerf.fields import FieldConfig
-from muon_nerf.io import atomic_write_bytes
-from muon_nerf.plotting import png_bytes
-from muon_nerf.signals.base import Panel
+from muon_nerf.fields.encodings import EncodingConfig, FourierFeaturesConfig
+from muon_nerf.fit.io import atomic_write_bytes
+from muon_nerf.fit.loop import FitConfig
+from muon_nerf.fit.metrics import psnr, ssim
+from muon_nerf.fit.plotting import png_bytes
+from muon_nerf.fit.signal import Batch, Panel
+from muon_nerf.fit.task import TaskConfig
+from muon_nerf.optim import OptimConfig
 from muon_nerf.signals.image import ImageSignal, downscale, error_panel, read_image
-from muon_nerf.signals.loop import FitConfig
-from muon_nerf.signals.metrics import psnr, ssim
 from muon_nerf.signals.radon import (
     filtered_back_projection,
     poisson_gaussian_noise,
@@ -30,7 +33,6 @@ from muon_nerf.signals.radon import (
     radon_grid,
     uniform_angles,
 )
-from muon_nerf.signals.run import OptimConfig, TaskConfig
 
 
 def _rgb(gray: np.ndarray) -> np.ndarray:
@@ -81,6 +83,7 @@ class CTSignal(ImageSignal):
         if noise is not None:
             clean = poisson_gaussian_noise(clean, *noise, torch.Generator().manual_seed(noise_seed))
         self.sinogram = clean
+        self.train = Batch(self.coords, self.sinogram)
         fbp = filtered_back_projection(self.sinogram, self.angles, self.height, self.width)
         self.fbp = torch.from_numpy(fbp).unsqueeze(-1).clamp(0, 1)
         self.baseline = {"fbp_psnr": psnr(self.fbp, self.image), "fbp_ssim": ssim(self.fbp, self.image)}
@@ -97,9 +100,6 @@ class CTSignal(ImageSignal):
         noise = (cfg.tau, cfg.readout_sigma) if cfg.noise else None
         image = downscale(torch.from_numpy(arr), cfg.downscale)
         return cls(image, cfg.projections, noise, cfg.noise_seed, source, bits, cfg.downscale)
-
-    def measurements(self) -> Tensor:
-        return self.sinogram
 
     def forward(self, prediction: Tensor) -> Tensor:
         """The field's image → its sinogram ``(angles, detector)``."""
@@ -140,7 +140,10 @@ class CTTask(TaskConfig):
     data: CTConfig = dataclasses.field(default_factory=CTConfig)
     field: FieldConfig = dataclasses.field(
         default_factory=lambda: FieldConfig(
-            arch="relu_ff", num_layers=5, width=256, ff_features=64, ff_sigma=4.0
+            arch="relu_ff",
+            num_layers=5,
+            width=256,
+            encoding=EncodingConfig(fourier=FourierFeaturesConfig(ff_features=64, ff_sigma=4.0)),
         )
     )
     optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(lr=1e-2, muon_lr=5e-2))

@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from muon_nerf.errors import InputError
-from muon_nerf.io import atomic_write_bytes
-from muon_nerf.plotting import png_bytes
-from muon_nerf.signals.base import Panel, Signal
-from muon_nerf.signals.metrics import psnr, ssim
-from muon_nerf.signals.run import TaskConfig
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.io import atomic_write_bytes
+from muon_nerf.fit.metrics import psnr, ssim
+from muon_nerf.fit.plotting import png_bytes
+from muon_nerf.fit.signal import Batch, Panel, Signal
+from muon_nerf.fit.task import TaskConfig
 
 BUNDLED_IMAGE = "kodim01_96x64.png"
 
@@ -100,6 +100,8 @@ class ImageSignal(Signal):
         self.height, self.width, self.channels = image.shape
         self.coords = pixel_grid(self.height, self.width)
         self.values = image.reshape(-1, self.channels)
+        self.train = Batch(self.coords, self.values)
+        self.out_dim = self.channels
         self.source, self.bits, self.scale = source, bits, scale
 
     @classmethod

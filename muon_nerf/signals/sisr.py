@@ -17,11 +17,16 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor
 
-from muon_nerf.errors import InputError
 from muon_nerf.fields import FieldConfig
-from muon_nerf.io import atomic_write_bytes
-from muon_nerf.plotting import png_bytes
-from muon_nerf.signals.base import Panel
+from muon_nerf.fields.encodings import EncodingConfig, FourierFeaturesConfig
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.io import atomic_write_bytes
+from muon_nerf.fit.loop import FitConfig
+from muon_nerf.fit.metrics import psnr, ssim
+from muon_nerf.fit.plotting import png_bytes
+from muon_nerf.fit.signal import Batch, Panel
+from muon_nerf.fit.task import TaskConfig
+from muon_nerf.optim import OptimConfig
 from muon_nerf.signals.image import (
     ImageConfig,
     ImageSignal,
@@ -30,9 +35,6 @@ from muon_nerf.signals.image import (
     error_panel,
     read_image,
 )
-from muon_nerf.signals.loop import FitConfig
-from muon_nerf.signals.metrics import psnr, ssim
-from muon_nerf.signals.run import OptimConfig, TaskConfig
 
 
 def bicubic_resize(image: Float[Tensor, "h w c"], size: tuple[int, int]) -> Float[Tensor, "H W c"]:
@@ -68,6 +70,7 @@ class SISRSignal(ImageSignal):
         super().__init__(image, source, bits, scale)
         self.sr_scale = sr_scale
         self.low = self.downsample(image)
+        self.train = Batch(self.coords, self.low)
         self.bicubic = bicubic_resize(self.low, (h, w)).clamp(0, 1)
         self.baseline = {
             "bicubic_psnr": psnr(self.bicubic, self.image),
@@ -82,9 +85,6 @@ class SISRSignal(ImageSignal):
 
     def downsample(self, image: Float[Tensor, "h w c"]) -> Float[Tensor, "h/s w/s c"]:
         return bicubic_resize(image, (self.height // self.sr_scale, self.width // self.sr_scale))
-
-    def measurements(self) -> Tensor:
-        return self.low
 
     def forward(self, prediction: Tensor) -> Tensor:
         """The field's high-resolution image → its ×scale downsampling."""
@@ -124,7 +124,10 @@ class SISRTask(TaskConfig):
     data: SISRConfig = dataclasses.field(default_factory=SISRConfig)
     field: FieldConfig = dataclasses.field(
         default_factory=lambda: FieldConfig(
-            arch="relu_ff", num_layers=4, width=256, ff_features=128, ff_sigma=10.0
+            arch="relu_ff",
+            num_layers=4,
+            width=256,
+            encoding=EncodingConfig(fourier=FourierFeaturesConfig(ff_features=128, ff_sigma=10.0)),
         )
     )
     optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(lr=1e-2, muon_lr=0.1))

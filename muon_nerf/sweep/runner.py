@@ -27,13 +27,16 @@ from ray.tune.schedulers import ASHAScheduler
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from muon_nerf.io import default_run_name, staged_dir, write_json
-from muon_nerf.presets import save_preset
-from muon_nerf.signals.base import Signal
-from muon_nerf.signals.run import TaskConfig, config_dict, hardware
+from muon_nerf.fit.hardware import hardware
+from muon_nerf.fit.io import default_run_name, staged_dir, write_json
+from muon_nerf.fit.outputs import config_dict
+from muon_nerf.fit.presets import save_preset
+from muon_nerf.fit.signal import Signal
+from muon_nerf.fit.task import TaskConfig
 from muon_nerf.sweep.config import SweepConfig, trial_points
 from muon_nerf.sweep.report import TrialRecord, best_trials, heatmap, is_better, trial_table, write_csv
 from muon_nerf.sweep.trial import Mode, metric_mode, run_trial
+from muon_nerf.tasks import TASKS
 
 
 @dataclass
@@ -296,7 +299,7 @@ def closing_note(task: str, result: SweepResult) -> str:
     ]
     for name, rec in sorted(result.best.items()):
         lines.append(f"best {name}: {rec.flags()}  →  {result.primary} {rec.value:.3f}")
-        lines.append(f"  muon-fit {task} --preset {result.run_dir / f'preset-{name}.json'}")
+        lines.append(f"  {TASKS[task].command} --preset {result.run_dir / f'preset-{name}.json'}")
     if not result.best:
         lines.append("no trial finished: lower the learning-rate ranges")
     lines.append(f"outputs: {result.run_dir} (trials.csv, heatmap.png, sweep.json, preset-*.json)")

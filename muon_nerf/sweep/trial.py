@@ -11,9 +11,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from muon_nerf.errors import InputError
-from muon_nerf.signals.base import Signal
-from muon_nerf.signals.run import TaskConfig, fit_one
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.run import fit_one
+from muon_nerf.fit.signal import Signal
+from muon_nerf.fit.task import TaskConfig
 
 Mode = Literal["max", "min"]
 LOWER_IS_BETTER = ("chamfer", "mse", "rmse", "mae", "error", "loss", "lpips", "distance")

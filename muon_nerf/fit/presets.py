@@ -1,7 +1,9 @@
-"""Preset files: a task's whole configuration as JSON, reusable as ``muon-fit <task> --preset FILE``.
+"""Preset files: a task's whole configuration as JSON, read by the task's command with
+``--preset FILE`` (``muon-fit <task>``, ``muon-sdf fit``, ``muon-sweep <task>``).
 
-``muon-sweep`` writes one per optimizer (its best trial); any flag given after ``--preset``
-still overrides the preset's value, because the preset only replaces tyro's defaults.
+``muon-sweep`` writes one per optimizer (its best trial); any flag given with ``--preset`` still
+overrides the preset's value, because the preset only replaces tyro's defaults. The same merge
+restores a field's config from a checkpoint.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from muon_nerf.errors import InputError
-from muon_nerf.io import write_json
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.io import write_json
 
-PRESET_FORMAT = "muon-nerf-preset/1"
+PRESET_FORMAT = "muon-nerf-preset/2"
 RUN_ONLY = ("output_dir", "run_name", "compare", "print_split")
 """Fields that describe one run rather than a configuration: never saved in a preset."""
 
@@ -46,38 +48,43 @@ def load_preset(path: Path, task: str, cls: type[T]) -> T:
         raise InputError(f'{path} is not a muon-nerf preset (expected "format": "{PRESET_FORMAT}")')
     if data.get("task") != task:
         raise InputError(f"preset {path} is for task {data.get('task')!r}, not {task!r}")
-    return _merge(cls(), data.get("config") or {}, path, "")
+    return merge_config(cls(), data.get("config") or {}, str(path))
 
 
-def pop_preset(args: list[str]) -> tuple[list[str], Path | None]:
-    """Remove ``--preset FILE`` / ``--preset=FILE`` from ``args`` (tyro never sees it)."""
-    rest, preset, i = [], None, 0
+def pop_option(args: list[str], flag: str) -> tuple[list[str], str | None]:
+    """Remove ``FLAG VALUE`` / ``FLAG=VALUE`` from ``args`` (tyro never sees it); the last one wins."""
+    rest, value, i = [], None, 0
     while i < len(args):
         arg = args[i]
-        if arg == "--preset":
+        if arg == flag:
             if i + 1 >= len(args):
-                raise InputError("--preset needs a file: --preset FILE")
-            preset, i = Path(args[i + 1]), i + 2
+                raise InputError(f"{flag} needs a value: {flag} VALUE")
+            value, i = args[i + 1], i + 2
             continue
-        if arg.startswith("--preset="):
-            preset = Path(arg.split("=", 1)[1])
+        if arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
         else:
             rest.append(arg)
         i += 1
-    return rest, preset
+    return rest, value
 
 
-def _merge(default: Any, values: dict, path: Path, where: str) -> Any:
+def merge_config(default: T, values: dict, source: str) -> T:
+    """``default`` with every value of the (JSON-loaded) dict ``values`` set, nested configs
+    included; ``source`` names the file in error messages."""
+    return _merge(default, values, source, "")
+
+
+def _merge(default: Any, values: dict, path: str, where: str) -> Any:
     """``dataclasses.replace(default, **values)``, recursing into nested configs and restoring
     the types JSON loses (``Path``, tuples, floats written as integers)."""
     if not isinstance(values, dict):
-        raise InputError(f"preset {path}: {where or 'config'} must be an object, got {values!r}")
+        raise InputError(f"{path}: {where or 'config'} must be an object, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(default) if f.init}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise InputError(
-            f"preset {path}: unknown setting(s) {', '.join(where + k for k in unknown)} "
-            f"for {type(default).__name__}"
+            f"{path}: unknown setting(s) {', '.join(where + k for k in unknown)} for {type(default).__name__}"
         )
     hints = typing.get_type_hints(type(default))
     changes = {}
@@ -90,7 +97,7 @@ def _merge(default: Any, values: dict, path: Path, where: str) -> Any:
     return dataclasses.replace(default, **changes)
 
 
-def _coerce(hint: Any, current: Any, value: Any, path: Path, name: str) -> Any:
+def _coerce(hint: Any, current: Any, value: Any, path: str, name: str) -> Any:
     if value is None:
         return None
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
@@ -102,5 +109,5 @@ def _coerce(hint: Any, current: Any, value: Any, path: Path, name: str) -> Any:
         return float(value)
     scalar = (bool, int, float, str)
     if isinstance(current, scalar) and isinstance(value, scalar) and type(current) is not type(value):
-        raise InputError(f"preset {path}: {name} must be {type(current).__name__}, got {value!r}")
+        raise InputError(f"{path}: {name} must be {type(current).__name__}, got {value!r}")
     return value

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from muon_nerf.io import atomic_write_bytes  # noqa: E402
+from muon_nerf.fit.io import atomic_write_bytes  # noqa: E402
 
 OPTIMIZER_COLORS = {"adam": "tab:blue", "muon": "tab:red"}
 

@@ -14,9 +14,9 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor, nn
 
-from muon_nerf.diagnostics import RankTracker
-from muon_nerf.errors import InputError
-from muon_nerf.signals.base import Signal
+from muon_nerf.fit.diagnostics import RankTracker
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.signal import Signal
 
 # Gauss and WIRE activations underflow into denormal floats away from their peak, which x86 CPUs
 # compute in microcode (measured: Gauss steps 3.3×, WIRE 1.8× slower). Flush-to-zero is a

@@ -8,7 +8,6 @@ on the squared spectrum so both measures weigh energy alike).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -61,20 +60,3 @@ class RankTracker:
 
     def to_dict(self) -> dict:
         return {"steps": self.steps, "stable_rank": self.stable, "effective_rank": self.effective}
-
-
-def plot_ranks(tracker: RankTracker, path: Path, title: str = "") -> None:
-    """Rank vs step, one line per layer, stable and effective side by side."""
-    from muon_nerf.plotting import new_figure, save_figure
-
-    fig, axes = new_figure(1, 2, size=(9, 3.2))
-    for ax, (label, series) in zip(
-        axes[0], (("stable rank", tracker.stable), ("effective rank", tracker.effective)), strict=True
-    ):
-        for name, values in series.items():
-            ax.plot(tracker.steps, values, label=name)
-        ax.set_xlabel("step")
-        ax.set_ylabel(label)
-        ax.legend(fontsize=7)
-    fig.suptitle(title)
-    save_figure(fig, path)

@@ -1,0 +1,49 @@
+"""What every fitting task is configured by: the field, the optimizer, the schedule and the run.
+
+Front ends subclass ``TaskConfig`` with their signal's own config and defaults; they nest these
+configs, never re-declare them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from muon_nerf.fields import FieldConfig
+from muon_nerf.fit.loop import FitConfig
+from muon_nerf.fit.signal import Signal
+from muon_nerf.optim import OptimConfig
+
+IMAGE_SCRIPT_MUON_LR = 0.1
+"""The paper's image script's Muon lr: the default of the 2D tasks and the sweeps built on them."""
+
+
+@dataclass
+class TaskConfig:
+    """Flags common to every fitting task (subclasses add the signal's own and set defaults)."""
+
+    field: FieldConfig = dataclasses.field(default_factory=FieldConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(muon_lr=IMAGE_SCRIPT_MUON_LR))
+    fit: FitConfig = dataclasses.field(default_factory=FitConfig)
+    compare: bool = False
+    """Fit the same field with Adam and with Muon; print a table and write one figure."""
+    output_dir: Path = Path("outputs")
+    run_name: str | None = None
+    """Folder name under outputs/<task>/; default: a timestamp."""
+    print_split: bool = False
+    """Print which tensor goes to Muon and which to Adam, with shapes."""
+
+    def signal(self) -> Signal:
+        raise NotImplementedError
+
+    @classmethod
+    def profiles(cls) -> dict[str, Callable[[], TaskConfig]]:
+        """Named default sets for ``--profile`` (e.g. ``cpu``, ``paper``); none by default."""
+        return {}
+
+    def check(self) -> None:
+        self.field.check()
+        self.optim.check()
+        self.fit.check()
