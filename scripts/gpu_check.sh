@@ -4,18 +4,41 @@
 #      back-to-back stream ratio, fit-loop overhead, time to quality) at GPU sizes
 #   2. paper-scale image comparison: kodim01 at full resolution, ReLU and SIREN, 5000 steps,
 #      Adam vs Muon (TF32 matmuls, recorded in the JSON)
-#   3. a short `ns-train muon-nerf` vs `muon-nerf-adam` run on lego, when nerfstudio is installed
-# Results land as JSON directly in OUT_DIR (default outputs/gpu_check), with one log, gpu_check.log.
-# Each part has its own time limit and a failing part is logged and skipped, so a short device
-# lease always brings back whatever finished. The exit status is the number of failed parts.
+#   3. nerf: `scripts/bench_nerf.py --profile gpu` on the compact lego (FINER protocol: 25 views
+#      at 200×200, 10 test views): relu_pe Adam vs Muon first, then siren and finer as time allows
+# Results land as JSON directly in OUT_DIR (default outputs/gpu_check; the NeRF part's in
+# OUT_DIR/nerf), with one log, gpu_check.log. Each part has its own time limit and a failing part
+# is logged and skipped, so a short device lease always brings back whatever finished (the NeRF
+# benchmark rewrites its results after every run). The exit status is the number of failed parts.
 #
-#   scripts/gpu_check.sh [--dry-run] [OUT_DIR]
+#   scripts/gpu_check.sh [--dry-run] [--only speed,image,nerf] [OUT_DIR]
 #
-# --dry-run runs every part at toy size on the CPU (the bundled image, a few steps), so the
-# script itself is tested where no GPU is. MUON_NERF_DATA overrides ../shared/data.
+# --dry-run runs every part at toy size on the CPU (the bundled image, a few steps, a toy NeRF
+# scene), so the script itself is tested where no GPU is. --only runs the named parts.
+# MUON_NERF_DATA overrides ../shared/data (speed, image). The NeRF part needs nerfstudio: where it
+# is not importable and MUON_NERF_WHEELS (default .whl, from scripts/gpu_wheels.sh) holds wheels,
+# they are installed with pip --no-index --no-deps --target into a temporary folder put on
+# PYTHONPATH, plus a stub `fpsample` module (source-only on the registry; nerfstudio imports it
+# only for splatfacto's camera sampling). MUON_NERF_LEGO (default .devdata/lego200, from
+# `python -m muon_nerf.nerf.data subset --out .devdata/lego200 --stride 4 --size 200
+# --eval-views 10`), NERF_ARCHS (default "relu_pe siren finer"), NERF_ITERATIONS (default: the
+# gpu profile's 2000) and LIMIT_NERF (default 420 s) adjust it. The GPU run, carrying the
+# wheels and the data: scripts/gpu_check.sh --only nerf
 set -uo pipefail
 DRY=0
-if [[ "${1:-}" == "--dry-run" ]]; then DRY=1; shift; fi
+ONLY=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dry-run) DRY=1; shift ;;
+    --only) ONLY=$2; shift 2 ;;
+    --only=*) ONLY=${1#--only=}; shift ;;
+    *) break ;;
+  esac
+done
+for p in ${ONLY//,/ }; do
+  [[ $p =~ ^(speed|image|nerf)$ ]] || { echo "error: --only takes speed, image, nerf; got $p" >&2; exit 2; }
+done
+want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(mkdir -p "${1:-outputs/gpu_check}" && cd "${1:-outputs/gpu_check}" && pwd)
 DATA=${MUON_NERF_DATA:-$ROOT/../shared/data}
@@ -31,13 +54,17 @@ if [[ $DRY == 1 ]]; then
   SPEED_ARGS=(--sizes 256 --widths 32 --reps 2 --warmup 1 --stream-steps 2 --loop-steps 5 --loop-reps 1
               --ttq-steps 10 --ttq-width 16 --ttq-image muon_nerf/assets/kodim01_96x64.png --ttq-downscale 2)
   LIMIT_SPEED=300; LIMIT_IMAGE=300; LIMIT_NERF=300
+  NERF_ARGS=(--dry-run --archs relu_pe)
 else
   python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: use --dry-run')" \
     || exit 1
   DEVICE=cuda; IMAGE_ARGS=(--steps 5000 --eval-every 100 --tf32); IMAGE=(--image "$DATA/kodak/kodim01.png")
   SPEED_ARGS=(--sizes 65536 393216 --widths 256 --reps 40 --loop-steps 1000
               --ttq-image "$DATA/kodak/kodim01.png" --ttq-downscale 2 --ttq-width 150 --ttq-steps 2000)
-  LIMIT_SPEED=${LIMIT_SPEED:-150}; LIMIT_IMAGE=${LIMIT_IMAGE:-180}; LIMIT_NERF=${LIMIT_NERF:-120}
+  LIMIT_SPEED=${LIMIT_SPEED:-150}; LIMIT_IMAGE=${LIMIT_IMAGE:-180}; LIMIT_NERF=${LIMIT_NERF:-420}
+  read -ra archs <<< "${NERF_ARCHS:-relu_pe siren finer}"
+  NERF_ARGS=(--profile gpu --data "${MUON_NERF_LEGO:-$ROOT/.devdata/lego200}" --archs "${archs[@]}"
+             ${NERF_ITERATIONS:+--iterations "$NERF_ITERATIONS"})
 fi
 python3 -c "import json, torch; print(json.dumps({'device': torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', 'torch': torch.__version__}))" > "$OUT/device.json"
 
@@ -53,23 +80,60 @@ part() {  # part NAME SECONDS CMD...: run one part under a time limit, log it, n
   return 0
 }
 
-part speed "$LIMIT_SPEED" python3 scripts/bench_speed.py --device "$DEVICE" "${SPEED_ARGS[@]}" --output "$OUT/speed.json"
+if want speed; then
+  part speed "$LIMIT_SPEED" python3 scripts/bench_speed.py --device "$DEVICE" "${SPEED_ARGS[@]}" --output "$OUT/speed.json"
+fi
 
-for arch in relu siren; do
-  part "image $arch (${IMAGE[*]:-bundled image})" "$LIMIT_IMAGE" python3 scripts/fit_image.py "${IMAGE[@]}" \
-    --arch "$arch" --compare --device "$DEVICE" --no-progress "${IMAGE_ARGS[@]}" --output-dir "$WORK" --run-name "$arch"
-  if [[ -f "$WORK/image/$arch/comparison.json" ]]; then
-    cp "$WORK/image/$arch/comparison.json" "$OUT/image_$arch.json"
+if want image; then
+  for arch in relu siren; do
+    part "image $arch (${IMAGE[*]:-bundled image})" "$LIMIT_IMAGE" python3 scripts/fit_image.py "${IMAGE[@]}" \
+      --arch "$arch" --compare --device "$DEVICE" --no-progress "${IMAGE_ARGS[@]}" --output-dir "$WORK" --run-name "$arch"
+    if [[ -f "$WORK/image/$arch/comparison.json" ]]; then
+      cp "$WORK/image/$arch/comparison.json" "$OUT/image_$arch.json"
+    fi
+  done
+  if [[ -f "$WORK/image/relu/compare.png" ]]; then cp "$WORK/image/relu/compare.png" "$OUT/image_relu.png"; fi
+fi
+
+WHEELS_INSTALLED=0
+install_wheels() {  # nerfstudio & co. from MUON_NERF_WHEELS into $WORK/site, put on PYTHONPATH
+  local wheels=${MUON_NERF_WHEELS:-$ROOT/.whl} site=$WORK/site
+  if python3 -c "import nerfstudio" 2>/dev/null || ! compgen -G "$wheels/*.whl" >/dev/null; then return 0; fi
+  part "wheels ($(ls "$wheels"/*.whl | wc -l) from $wheels)" 180 \
+    python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$wheels"/*.whl
+  export PYTHONPATH="$site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+  WHEELS_INSTALLED=1
+  if ! python3 -c "import fpsample" 2>/dev/null; then
+    # fpsample has no wheel (source only). nerfstudio's full_images_datamanager imports it at
+    # module level (reached through ns-train's method list) and calls it only for splatfacto's
+    # "fps" camera sampling; muon-nerf's VanillaDataManager never does.
+    cat > "$site/fpsample.py" <<'PY'
+"""Stub written by scripts/gpu_check.sh: the real fpsample has no wheel to carry."""
+
+
+def bucket_fps_kdline_sampling(*args, **kwargs):
+    raise NotImplementedError("fpsample is a stub here (scripts/gpu_check.sh): splatfacto's fps sampling is unavailable")
+PY
   fi
-done
-if [[ -f "$WORK/image/relu/compare.png" ]]; then cp "$WORK/image/relu/compare.png" "$OUT/image_relu.png"; fi
+}
 
-if python3 -c "import muon_nerf.method_configs" 2>/dev/null && command -v ns-train >/dev/null; then
-  part nerfstudio "$LIMIT_NERF" python3 scripts/gpu_check_nerf.py $([[ $DRY == 1 ]] && echo --dry-run) \
-    --data "$DATA/nerf_synthetic/lego" --work "$WORK/nerf" --output "$OUT/nerf.json"
-else
-  echo "== nerfstudio: skipped (muon_nerf.method_configs or ns-train not available)" | tee -a "$LOG"
-  echo '{"skipped": "muon_nerf.method_configs or ns-train not available"}' > "$OUT/nerf.json"
+if want nerf; then
+  mkdir -p "$OUT/nerf"
+  install_wheels
+  check="import nerfstudio.engine.trainer, muon_nerf.nerf.model"
+  if python3 -c "$check" 2>/dev/null; then
+    part "nerf (bench_nerf.py ${NERF_ARGS[*]})" "$LIMIT_NERF" python3 scripts/bench_nerf.py "${NERF_ARGS[@]}" \
+      --device "$DEVICE" --output "$OUT/nerf" --work "$WORK/nerf"
+  else
+    why=$(python3 -c "$check" 2>&1 | tail -1)
+    if [[ $WHEELS_INSTALLED == 1 ]]; then  # the carried wheels do not make the import path work
+      echo "== nerf: failed (import with the installed wheels: $why)" | tee -a "$LOG"
+      FAILED=$((FAILED + 1))
+    else
+      echo "== nerf: skipped (nerfstudio not importable and no wheels: $why)" | tee -a "$LOG"
+    fi
+    python3 -c "import json, sys; print(json.dumps({'skipped': sys.argv[1]}))" "$why" > "$OUT/nerf/results.json"
+  fi
 fi
 echo "results in $OUT: $(ls "$OUT" | tr '\n' ' '); failed parts: $FAILED" | tee -a "$LOG"
 exit "$FAILED"

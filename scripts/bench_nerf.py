@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""Novel-view benchmark of ``muon-nerf``: archs × {adam, muon} × seeds on a Blender scene.
+
+Every run is the registered method's config (``muon-nerf[-ARCH][-adam]``), trained in this
+process by nerfstudio's own ``Trainer`` (``trainer.train()``, as ``ns-train`` runs it) and scored
+as ``ns-eval`` scores it (``pipeline.get_average_eval_image_metrics`` on held-out test views:
+PSNR, SSIM, LPIPS only when its AlexNet weights are cached). Adam and Muon runs of one seed
+start from the same initial field (the seed is set as ``ns-train`` sets it).
+
+Profiles:
+  cpu   lego at 100×100, the WIRE/FINER protocol's 25 training views (every 4th of 100), 10
+        test views; 512 rays × (32 + 32) samples, 6×128 field, 2000 iterations: ≈ 0.3 s per
+        iteration on 2 quiet cores (issue 13's probe), so one relu_pe Adam/Muon pair ≈ 20–25 min
+        with evaluation, within the 40-minute budget with room for load.
+  gpu   the FINER protocol (200×200, 25 views, 10 test views) with the registered model
+        (1024 rays × (64 + 64) samples, 6×256), 2000 iterations, TF32 matmuls; ``--full`` trains
+        on all 100 training views at 400×400 instead.
+``--dry-run`` runs the whole pipeline on a toy sphere scene with a tiny model (2 iterations).
+
+Writes to OUTPUT: ``results.json`` (``background_psnr``: the all-background (white) prediction on
+the same test views; ``runs``: arch, optimizer, seed, test PSNR/SSIM, iterations, seconds, it/s,
+final stable ranks; config, machine, seeds; ``seconds`` is ``trainer.train()``'s wall time,
+its end-of-training checkpoint included), ``results.md`` (the table) and ``renders.png`` (one
+test view per arch: ground truth, Adam, Muon, their error maps). All three are rewritten after
+every run, so a benchmark stopped early keeps what it measured.
+
+    python3 scripts/bench_nerf.py --profile cpu --archs relu_pe --seeds 0 1 2
+    python3 scripts/bench_nerf.py --profile gpu --data .devdata/lego200 --archs relu_pe siren finer
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import tyro
+from nerfstudio.engine.trainer import TrainerConfig
+from nerfstudio.utils import writer
+from PIL import Image
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from muon_nerf.fields import ARCHITECTURES  # noqa: E402
+from muon_nerf.fit.diagnostics import stable_rank  # noqa: E402
+from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
+from muon_nerf.fit.hardware import hardware  # noqa: E402
+from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
+from muon_nerf.fit.metrics import psnr  # noqa: E402
+from muon_nerf.fit.plotting import draw_panel, new_figure, save_figure  # noqa: E402
+from muon_nerf.nerf.bench import cpu_name, local_config, set_model  # noqa: E402
+from muon_nerf.nerf.config import trainer_config  # noqa: E402
+from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+LEGO = ROOT.parent / "shared" / "data" / "nerf_synthetic" / "lego"
+OPTIMIZERS = ("adam", "muon")
+
+
+@dataclass(frozen=True)
+class Profile:
+    size: int
+    """Image side the scene is resized to."""
+    stride: int
+    """Keep every ``stride``-th training view (4: the protocol's 25 of lego's 100)."""
+    test_views: int
+    """Evenly spaced test views scored (and as many val views kept in the scene)."""
+    iterations: int
+    rays: int
+    """Training rays per batch."""
+    model: dict[str, Any] = field(default_factory=dict)
+    """Model settings on top of the registered config (``set_model``)."""
+    device: str = "cpu"
+    tf32: bool = False
+    """TF32 matmuls (CUDA only; recorded)."""
+
+
+PROFILES: dict[str, Profile] = {
+    # 512 rays × 64 samples on a 6×128 field: ≈ 0.3 s/iteration on 2 cores (issue 13's probe:
+    # 500 iterations reach ≈ 20 dB with Muon, 18 dB with Adam), 2000 iterations per run.
+    "cpu": Profile(
+        size=100,
+        stride=4,
+        test_views=10,
+        iterations=2000,
+        rays=512,
+        model={"width": 128, "num_coarse_samples": 32, "num_importance_samples": 32},
+    ),
+    "gpu": Profile(
+        size=200,
+        stride=4,
+        test_views=10,
+        iterations=2000,
+        rays=1024,
+        model={"eval_num_rays_per_chunk": 8192},
+        device="cuda",
+        tf32=True,
+    ),
+}
+FULL = {"size": 400, "stride": 1}
+"""``--full`` (gpu profile): every training view at lego's 400×400."""
+DRY = Profile(
+    size=16,
+    stride=1,
+    test_views=2,
+    iterations=2,
+    rays=32,
+    model={
+        "num_layers": 3,
+        "width": 16,
+        "geo_feat_dim": 8,
+        "head_width": 8,
+        "num_coarse_samples": 8,
+        "num_importance_samples": 8,
+        "eval_num_rays_per_chunk": 256,
+    },
+)
+
+
+@dataclass
+class NerfBenchConfig:
+    profile: Literal["cpu", "gpu"] = "cpu"
+    data: Path = LEGO
+    """A Blender-format scene: the full one (subsampled here to the profile) or a subset that
+    ``python -m muon_nerf.nerf.data subset`` wrote with exactly the profile's selection."""
+    archs: tuple[str, ...] = ("relu_pe", "siren", "finer")
+    """Position-MLP architectures, run in this order (each arch's Adam/Muon pairs together)."""
+    optimizers: tuple[Literal["adam", "muon"], ...] = OPTIMIZERS
+    """Optimizer of the hidden matrices (the rest is always Adam)."""
+    seeds: tuple[int, ...] = (0,)
+    iterations: int | None = None
+    """Training iterations per run; None: the profile's."""
+    device: str | None = None
+    """None: the profile's (cpu / cuda)."""
+    full: bool = False
+    """gpu profile: all 100 training views at 400×400 instead of the 25-view 200×200 protocol."""
+    output: Path = Path("outputs/bench/nerf")
+    work: Path | None = None
+    """Where the scene subset and nerfstudio's run folders (checkpoints, tensorboard) go;
+    None: OUTPUT/work."""
+    dry_run: bool = False
+    """Toy sphere scene, tiny model, 2 iterations, on the CPU: checks the whole pipeline."""
+
+
+def prepare_scene(cfg: NerfBenchConfig, profile: Profile, work: Path) -> Path:
+    """The scene the profile runs on: ``cfg.data`` itself when it already is that subset, else a
+    subset of it written under ``work``."""
+    if cfg.dry_run:
+        views = {"train": 4, "val": 1, "test": profile.test_views}
+        return write_sphere_scene(work / "sphere", size=profile.size, views=views)
+    if not (cfg.data / "transforms_train.json").is_file():
+        raise InputError(f"{cfg.data}/transforms_train.json not found: expected a Blender-format scene")
+    want = {"size": profile.size, "stride": profile.stride, "views": None, "eval_views": profile.test_views}
+    have = subset_selection(cfg.data)
+    if have == want:
+        return cfg.data
+    if have is not None:
+        raise InputError(
+            f"{cfg.data} is already a subset ({have}) but the profile needs {want}: pass the full scene"
+        )
+    return write_blender_subset(
+        cfg.data, work / "scene", size=profile.size, stride=profile.stride, eval_views=profile.test_views
+    )
+
+
+def _rgb_on_white(png: Path) -> np.ndarray:
+    """An RGBA view composited on white, as nerfstudio's Blender parser and our model score it."""
+    rgba = np.asarray(Image.open(png).convert("RGBA"), dtype=np.float32) / 255
+    return rgba[..., :3] * rgba[..., 3:] + (1 - rgba[..., 3:])
+
+
+def load_test_views(scene: Path) -> list[np.ndarray]:
+    meta = json.loads((scene / "transforms_test.json").read_text())
+    return [_rgb_on_white(scene / (f["file_path"].replace("./", "") + ".png")) for f in meta["frames"]]
+
+
+def background_psnr(images: list[np.ndarray]) -> float:
+    """Mean PSNR of the all-white prediction over the test views (averaged per view, as the
+    pipeline averages per-view PSNR): a collapsed model scores about this."""
+    return statistics.mean(psnr(torch.ones_like(t), t) for t in map(torch.from_numpy, images))
+
+
+def method_name(arch: str, optimizer: str) -> str:
+    return "muon-nerf" + ("" if arch == "relu_pe" else f"-{arch}") + ("-adam" if optimizer == "adam" else "")
+
+
+def _seed_everything(seed: int) -> None:
+    """What ``ns-train`` does before building the trainer (``train._set_random_seed``)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def run_config(
+    scene: Path, arch: str, optimizer: str, seed: int, profile: Profile, device: str, work: Path
+) -> tuple[TrainerConfig, dict[str, Any]]:
+    """The registered method's config (``muon-nerf[-ARCH][-adam]``) at the profile's scale, and
+    its model settings for the record."""
+    base = trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer, arch=arch)
+    config = local_config(base, scene, work / "runs", profile.iterations, device)
+    config.experiment_name = f"{arch}-{optimizer}-seed{seed}"
+    config.machine.seed = seed
+    config.pipeline.datamanager.train_num_rays_per_batch = profile.rays
+    config.pipeline.datamanager.eval_num_rays_per_batch = profile.rays
+    # predict_normals only adds inference outputs (a backward pass per chunk), not metrics
+    return config, set_model(config, predict_normals=False, **profile.model)
+
+
+def train_and_score(
+    scene: Path, arch: str, optimizer: str, seed: int, profile: Profile, device: str, work: Path
+) -> tuple[dict, np.ndarray]:
+    """One run, trained and scored. Returns its record and its render of the first test view."""
+    config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work)
+    # nerfstudio keeps event writers in a module-level list; one run's must not log the next's
+    writer.EVENT_WRITERS.clear()
+    _seed_everything(seed)
+    t0 = time.perf_counter()
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup(test_mode="test")  # the eval dataset is the test split
+    t1 = time.perf_counter()
+    trainer.train()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t2 = time.perf_counter()
+    pipeline = trainer.pipeline
+    metrics = pipeline.get_average_eval_image_metrics(get_std=True)
+    camera, _ = next(iter(pipeline.datamanager.fixed_indices_eval_dataloader))
+    pipeline.eval()
+    render = pipeline.model.get_outputs_for_camera(camera)["rgb"].clamp(0, 1).cpu().numpy()
+    t3 = time.perf_counter()
+    ranks = {n: stable_rank(w) for n, w in pipeline.model.field.mlp_base.hidden_weights().items()}
+    record = {
+        "arch": arch,
+        "optimizer": optimizer,
+        "seed": seed,
+        "method": config.method_name,
+        "test_psnr": _finite(metrics["psnr"]),
+        "test_psnr_std": _finite(metrics.get("psnr_std", math.nan)),
+        "test_ssim": _finite(metrics["ssim"]),
+        "test_lpips": _finite(metrics["lpips"]) if "lpips" in metrics else None,
+        "test_views": len(pipeline.datamanager.fixed_indices_eval_dataloader),
+        "iterations": profile.iterations,
+        "seconds": t2 - t1,
+        "iterations_per_s": profile.iterations / (t2 - t1),
+        "setup_seconds": t1 - t0,
+        "eval_seconds": t3 - t2,
+        "final_stable_rank": {n: _finite(r) for n, r in ranks.items()},
+        "mean_stable_rank": _finite(statistics.mean(ranks.values())) if ranks else None,
+        "model": model_record,
+    }
+    trainer.shutdown()
+    del trainer, pipeline
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return record, render
+
+
+def _mean_std(xs: list[float | None], digits: int = 2) -> str:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    if len(xs) == 1:
+        return f"{xs[0]:.{digits}f}"
+    return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
+
+
+def summarize(runs: list[dict], background: float) -> tuple[str, list[dict]]:
+    """Markdown table: one row per (arch, optimizer), mean ± std over seeds, plus the
+    all-background baseline so a collapsed model is visible at a glance."""
+    lines = [
+        "| arch | optimizer | seeds | test PSNR (dB) | over background (dB) | SSIM | LPIPS "
+        "| stable rank | it/s | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| all-background (white) | – | – | {background:.2f} | 0.00 | – | – | – | – | – |",
+    ]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["arch"], r["optimizer"]), []).append(r)
+    rows = []
+    for (arch, optimizer), rs in groups.items():
+        psnrs = [r["test_psnr"] for r in rs]
+        row = {
+            "arch": arch,
+            "optimizer": optimizer,
+            "seeds": [r["seed"] for r in rs],
+            "test_psnr": psnrs,
+            "test_ssim": [r["test_ssim"] for r in rs],
+            "mean_test_psnr": _finite(statistics.mean(p if p is not None else math.nan for p in psnrs)),
+        }
+        rows.append(row)
+        lines.append(
+            f"| {arch} | {optimizer} | {len(rs)} | {_mean_std(psnrs)} "
+            f"| {_mean_std([p - background if p is not None else None for p in psnrs])} "
+            f"| {_mean_std(row['test_ssim'], 3)} | {_mean_std([r['test_lpips'] for r in rs], 3)} "
+            f"| {_mean_std([r['mean_stable_rank'] for r in rs], 1)} "
+            f"| {_mean_std([r['iterations_per_s'] for r in rs])} "
+            f"| {_mean_std([r['seconds'] for r in rs], 0)} |"
+        )
+    return "\n".join(lines) + "\n", rows
+
+
+def figure(
+    renders: dict[tuple[str, str], np.ndarray], truth: np.ndarray, runs: list[dict], path: Path
+) -> None:
+    """Per arch (first seed): ground truth, Adam, Muon, and each one's error map |render − truth|."""
+    archs = list(dict.fromkeys(arch for arch, _ in renders))
+    psnr_of = {(r["arch"], r["optimizer"]): r["test_psnr"] for r in reversed(runs)}
+    fig, axes = new_figure(len(archs), 5, size=(12, 2.6 * len(archs)))
+    for row, arch in enumerate(archs):
+        draw_panel(axes[row, 0], f"{arch}: ground truth (test view 0)", truth)
+        errors = {o: np.abs(renders[arch, o] - truth).mean(-1) for o in OPTIMIZERS if (arch, o) in renders}
+        vmax = max((float(e.max()) for e in errors.values()), default=1.0) or 1.0
+        for k, optimizer in enumerate(OPTIMIZERS):
+            if (arch, optimizer) not in renders:
+                for ax in (axes[row, 1 + k], axes[row, 3 + k]):
+                    ax.axis("off")
+                continue
+            mean_psnr = psnr_of.get((arch, optimizer))
+            label = f"{optimizer}" + (f" (test mean {mean_psnr:.2f} dB)" if mean_psnr is not None else "")
+            draw_panel(axes[row, 1 + k], label, renders[arch, optimizer])
+            axes[row, 3 + k].imshow(errors[optimizer], cmap="inferno", vmin=0, vmax=vmax)
+            axes[row, 3 + k].set_xticks([])
+            axes[row, 3 + k].set_yticks([])
+            axes[row, 3 + k].set_title(f"{optimizer} |error| (0–{vmax:.2f})", fontsize=8)
+    save_figure(fig, path)
+
+
+def machine(device: str) -> dict:
+    info = {**hardware(), "cpu": cpu_name(), "load_average_1min": os.getloadavg()[0], "device": device}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def write_results(cfg: NerfBenchConfig, state: dict, renders: dict, truth: np.ndarray) -> str:
+    """``results.json``, ``results.md`` and ``renders.png``, rewritten whole (atomically)."""
+    runs, background = state["runs"], state["background_psnr"]
+    table, rows = summarize(runs, background)
+    config, mach = state["config"], state["machine"]
+    done = len(runs) == state["planned_runs"]
+    status = "" if done else f" (partial: {len(runs)} of {state['planned_runs']} runs)"
+    where = mach.get("gpu") or f"{mach['cpu']} ({mach['threads']} threads)"
+    header = (
+        f"Profile `{config['profile']}`{' (dry run)' if cfg.dry_run else ''} on {where}, torch "
+        f"{mach['torch']}: {config['scene']['train_views']} training views at {config['scene']['size']}², "
+        f"{config['scene']['test_views']} test views; {config['iterations']} iterations of "
+        f"{config['rays']} rays × ({config['model']['num_coarse_samples']} + "
+        f"{config['model']['num_importance_samples']}) samples, {config['model']['num_layers']}×"
+        f"{config['model']['width']} field; {state['minutes']:.1f} min{status}.\n\n"
+    )
+    atomic_write_bytes(cfg.output / "results.md", (header + table).encode())
+    write_json(cfg.output / "results.json", {**state, "complete": done, "summary": rows})
+    if renders:
+        figure(renders, truth, runs, cfg.output / "renders.png")
+    return header + table
+
+
+def main(cfg: NerfBenchConfig) -> dict:
+    console = Console()
+    if cfg.dry_run:
+        profile = DRY
+    else:
+        profile = PROFILES[cfg.profile]
+        if cfg.full:
+            if cfg.profile != "gpu":
+                raise InputError("--full is a gpu-profile option (400×400, all training views)")
+            profile = replace(profile, **FULL)
+    if cfg.iterations is not None:
+        profile = replace(profile, iterations=cfg.iterations)
+    device = cfg.device or profile.device
+    unknown = [a for a in cfg.archs if a not in ARCHITECTURES]
+    if unknown:
+        raise InputError(f"unknown arch {', '.join(unknown)}: choose from {', '.join(ARCHITECTURES)}")
+    if not cfg.seeds or not cfg.archs or not cfg.optimizers:
+        raise InputError("need at least one arch, optimizer and seed")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError(f"device {device} requested but torch sees no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = profile.tf32
+    work = cfg.work or cfg.output / "work"
+    scene = prepare_scene(cfg, profile, work)
+    truths = load_test_views(scene)
+    plan = [(a, o, s) for a in cfg.archs for s in cfg.seeds for o in cfg.optimizers]  # pairs together
+    train_views = len(json.loads((scene / "transforms_train.json").read_text())["frames"])
+    _, first_model = run_config(scene, *plan[0], profile, device, work)  # for the record before any run
+    record_model = {k: v for k, v in first_model.items() if k not in ("arch", "hidden_optimizer")}
+    state: dict[str, Any] = {
+        "background_psnr": background_psnr(truths),
+        "background": "white",
+        "config": {
+            "profile": "dry-run" if cfg.dry_run else cfg.profile,
+            "iterations": profile.iterations,
+            "rays": profile.rays,
+            "tf32": profile.tf32 and device.startswith("cuda"),
+            "device": device,
+            "archs": list(cfg.archs),
+            "optimizers": list(cfg.optimizers),
+            "scene": {
+                "data": str(cfg.data if not cfg.dry_run else scene),
+                "size": profile.size,
+                "stride": profile.stride,
+                "train_views": train_views,
+                "test_views": len(truths),
+            },
+            "model": record_model,
+            "args": asdict(cfg),
+        },
+        "machine": machine(device),
+        "seeds": list(cfg.seeds),
+        "planned_runs": len(plan),
+        "minutes": 0.0,
+        "runs": [],
+    }
+    console.print(
+        f"[bold]{len(plan)} runs[/] on {scene} ({train_views} training views, {len(truths)} test views); "
+        f"all-background test PSNR {state['background_psnr']:.2f} dB"
+    )
+    renders: dict[tuple[str, str], np.ndarray] = {}
+    if device.startswith("cuda"):  # cuBLAS initializes here, not inside the first timed run
+        torch.ones(64, 64, device=device).matmul(torch.ones(64, 64, device=device))
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for i, (arch, optimizer, seed) in enumerate(plan, 1):
+        console.print(
+            f"[bold][{i}/{len(plan)}][/] {arch} {optimizer} seed {seed}: {profile.iterations} iterations"
+        )
+        record, render = train_and_score(scene, arch, optimizer, seed, profile, device, work)
+        state["runs"].append(record)
+        if seed == cfg.seeds[0]:
+            renders[arch, optimizer] = render
+        console.print(
+            f"    test PSNR {record['test_psnr']:.2f} dB, SSIM {record['test_ssim']:.3f}, "
+            f"{record['iterations_per_s']:.2f} it/s, {record['seconds']:.0f} s"
+        )
+        state["minutes"] = (time.perf_counter() - start) / 60
+        table = write_results(cfg, state, renders, truths[0])  # after every run: a stop keeps it
+    print(table)  # plain: a Markdown table must not be re-wrapped to the terminal's width
+    console.print(f"wrote {cfg.output}/results.json, results.md, renders.png")
+    return state
+
+
+if __name__ == "__main__":
+    run_cli(lambda: main(tyro.cli(NerfBenchConfig)))

@@ -1,0 +1,101 @@
+"""``scripts/bench_nerf.py`` end to end at toy size (``--dry-run``), and how it picks its scene."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("nerfstudio", reason="bench_nerf.py needs the [nerf] extra")
+
+from muon_nerf.fit.errors import InputError  # noqa: E402
+from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_KEYS = {"arch", "optimizer", "seed", "test_psnr", "test_ssim", "iterations", "seconds"}
+"""What every run record carries (issue 13's list)."""
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench_nerf", ROOT / "scripts/bench_nerf.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _strict_json(path: Path) -> dict:
+    def refuse(constant: str):
+        raise ValueError(f"{path} holds {constant}: not strict JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_bench_nerf_dry_run_writes_table_json_and_figure(tmp_path):
+    out = tmp_path / "bench"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/bench_nerf.py"), "--dry-run", "--archs", "relu_pe",
+         "--seeds", "0", "1", "--output", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "| arch | optimizer | seeds | test PSNR (dB) |" in proc.stdout
+    assert "| all-background (white) |" in proc.stdout and "| relu_pe | muon | 2 |" in proc.stdout
+
+    results = _strict_json(out / "results.json")
+    assert results["complete"] and results["seeds"] == [0, 1]
+    assert {"config", "machine"} <= set(results) and results["config"]["iterations"] == 2
+    runs = results["runs"]
+    assert [(r["arch"], r["optimizer"], r["seed"]) for r in runs] == [
+        ("relu_pe", "adam", 0),
+        ("relu_pe", "muon", 0),
+        ("relu_pe", "adam", 1),
+        ("relu_pe", "muon", 1),
+    ]
+    for run in runs:
+        assert RUN_KEYS <= set(run) and run["iterations"] == 2 and run["seconds"] > 0
+        assert 0 < run["test_psnr"] < 60 and -1 <= run["test_ssim"] <= 1
+        assert run["final_stable_rank"] and all(r >= 1 for r in run["final_stable_rank"].values())
+
+    # the all-white baseline, recomputed independently from the test PNGs (mean of per-view PSNR)
+    scene = Path(results["config"]["scene"]["data"])
+    frames = json.loads((scene / "transforms_test.json").read_text())["frames"]
+    psnrs = []
+    for frame in frames:
+        rgba = np.asarray(Image.open(scene / f"{frame['file_path']}.png"), dtype=np.float64) / 255
+        rgb = rgba[..., :3] * rgba[..., 3:] + 1 - rgba[..., 3:]
+        psnrs.append(-10 * math.log10(np.mean((rgb - 1) ** 2)))
+    assert results["background_psnr"] == pytest.approx(np.mean(psnrs), abs=1e-6)
+
+    assert "| relu_pe | adam | 2 |" in (out / "results.md").read_text()
+    assert Image.open(out / "renders.png").size[0] > 0
+
+
+def test_blender_subset_stride_keeps_every_kth_view_and_records_it(tmp_path):
+    src = write_sphere_scene(tmp_path / "src", size=16, views={"train": 8, "val": 2, "test": 4})
+    pack = write_blender_subset(src, tmp_path / "pack", size=8, stride=4, eval_views=2)
+    train = json.loads((pack / "transforms_train.json").read_text())["frames"]
+    assert [f["file_path"] for f in train] == ["./train/r_0", "./train/r_4"]
+    assert Image.open(pack / "train" / "r_4.png").size == (8, 8)
+    assert subset_selection(pack) == {"size": 8, "stride": 4, "views": None, "eval_views": 2}
+    assert subset_selection(src) is None
+
+
+def test_prepare_scene_uses_a_matching_subset_and_refuses_another(tmp_path):
+    bench = _bench_module()
+    src = write_sphere_scene(tmp_path / "src", size=16, views={"train": 8, "val": 2, "test": 4})
+    pack = write_blender_subset(src, tmp_path / "pack", size=8, stride=4, eval_views=2)
+    profile = bench.Profile(size=8, stride=4, test_views=2, iterations=1, rays=8)
+    work = tmp_path / "work"
+    assert bench.prepare_scene(bench.NerfBenchConfig(data=pack), profile, work) == pack
+    made = bench.prepare_scene(bench.NerfBenchConfig(data=src), profile, work)
+    assert made == work / "scene" and subset_selection(made) == subset_selection(pack)
+    with pytest.raises(InputError, match="already a subset"):
+        bench.prepare_scene(bench.NerfBenchConfig(data=pack), bench.Profile(16, 4, 2, 1, 8), work)
