@@ -69,7 +69,7 @@ class SpeedConfig:
     muon_lr: float = 0.05
     loop_steps: int = 300
     """Steps of each fit-loop overhead run (0 skips the overhead measurement)."""
-    loop_reps: int = 3
+    loop_reps: int = 7
     ttq_image: Path | None = DEFAULT_IMAGE
     """Image for the time-to-quality run (None skips it)."""
     ttq_downscale: int = 8
