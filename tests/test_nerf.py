@@ -29,7 +29,9 @@ from nerfstudio.plugins.registry import discover_methods  # noqa: E402
 
 from muon_nerf.fields import Arch, FieldConfig  # noqa: E402
 from muon_nerf.fields.activations import ActivationConfig  # noqa: E402
+from muon_nerf.fields.encodings import EncodingConfig  # noqa: E402
 from muon_nerf.fields.fold import OmegaFoldedLinear  # noqa: E402
+from muon_nerf.fields.hashgrid import HashGridConfig  # noqa: E402
 from muon_nerf.method_configs import muon_nerf_adam_method, muon_nerf_method  # noqa: E402
 from muon_nerf.nerf.config import MuonNeRFModelConfig, position_mlp  # noqa: E402
 from muon_nerf.nerf.field import MuonNeRFField  # noqa: E402
@@ -49,9 +51,15 @@ ALL_ARCHS = typing.get_args(Arch)
 BIN = Path(sys.executable).parent
 
 
+SMALL_HASH = EncodingConfig(
+    hash=HashGridConfig(hash_levels=4, hash_log2_table_size=10, hash_finest_resolution=64)
+)
+
+
 def tiny_field(arch: Arch = "relu_pe", num_layers: int = 4, **kw) -> FieldConfig:
-    """The registered position MLP of ``arch``, shrunk."""
-    return FieldConfig(**{**vars(position_mlp(arch)), "num_layers": num_layers, "width": 32, **kw})
+    """The registered position MLP of ``arch``, shrunk (a hash grid too)."""
+    small = {"num_layers": num_layers, "width": 32, **({"encoding": SMALL_HASH} if arch == "hash" else {})}
+    return FieldConfig(**{**vars(position_mlp(arch)), **small, **kw})
 
 
 def tiny_model(field: FieldConfig | None = None, **overrides) -> MuonNeRFModel:
@@ -104,11 +112,13 @@ def _field_params(model: MuonNeRFModel) -> set[int]:
 def test_param_groups_are_an_exact_partition(arch):
     model = tiny_model(tiny_field(arch))
     groups = model.get_param_groups()
-    assert set(groups) == {"fields", "fields_muon"}
+    trainable_encoding = any(True for _ in model.field.mlp_base.encoding.parameters())
+    assert set(groups) == {"fields", "fields_muon"} | ({"fields_encoding"} if trainable_encoding else set())
     muon, adam = ({id(p) for p in groups[k]} for k in ("fields_muon", "fields"))
-    assert not muon & adam
-    assert muon | adam == _field_params(model)
-    assert len(muon) + len(adam) == len(groups["fields_muon"]) + len(groups["fields"])  # no duplicates
+    encoding = {id(p) for p in groups.get("fields_encoding", [])}
+    assert not muon & adam and not (muon | adam) & encoding
+    assert muon | adam | encoding == _field_params(model)
+    assert len(muon) + len(adam) + len(encoding) == sum(len(g) for g in groups.values())  # no duplicates
     # Muon gets exactly the hidden matrices of the position MLP, nothing from the colour head
     assert muon == {id(layer.weight) for layer in model.field.mlp_base.hidden}
     assert all(p.ndim == 2 for p in groups["fields_muon"])
@@ -172,7 +182,7 @@ def test_muon_lr_field_and_muon_settings_are_cli_flags():
 
 
 def test_ns_train_help_lists_every_zoo_arch():
-    """``ns-train muon-nerf --help`` (the real command) offers all seven architectures."""
+    """``ns-train muon-nerf --help`` (the real command) offers every architecture of the zoo."""
     env = {**os.environ, "COLUMNS": "80"}  # one help column, so a choice list is never split
     out = subprocess.run(
         [str(BIN / "ns-train"), "muon-nerf", "--help"], capture_output=True, text=True, timeout=300, env=env
@@ -182,7 +192,7 @@ def test_ns_train_help_lists_every_zoo_arch():
     match = re.search(r"--pipeline\.model\.field\.arch\{([^}]*)\}", flat)
     assert match, out.stdout[-3000:]
     assert set(match[1].split(",")) == set(ALL_ARCHS) == {
-        "relu", "relu_pe", "relu_ff", "siren", "finer", "gauss", "wire"
+        "relu", "relu_pe", "relu_ff", "siren", "finer", "gauss", "wire", "hash"
     }  # fmt: skip
 
 

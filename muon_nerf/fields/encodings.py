@@ -2,8 +2,8 @@
 its fields).
 
 Fixed encodings keep their matrices as buffers, so checkpoints keep them and optimizers never see
-them. A trainable encoding (a hash grid, say) is an ``nn.Module`` with parameters: the MLP gives
-them the role ``encoding`` and the optimizer builder puts them in their own Adam group.
+them. A trainable encoding (the hash grid of ``hashgrid.py``) is an ``nn.Module`` with parameters:
+the MLP gives them the role ``encoding`` and the optimizer builder puts them in their own Adam group.
 
 Adding an encoding: a module with ``out_dim``, a config dataclass with ``setup(in_dim)``, and one
 field plus one name in :class:`EncodingConfig` (the registry).
@@ -19,7 +19,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-EncodingName = Literal["none", "positional", "fourier"]
+from muon_nerf.fields.hashgrid import HashGridConfig
+
+EncodingName = Literal["none", "positional", "fourier", "hash"]
 
 
 class IdentityEncoding(nn.Module):
@@ -96,9 +98,10 @@ class EncodingConfig:
     """Which encoding feeds the MLP, and every encoding's parameters."""
 
     encoding: EncodingName | None = None
-    """none, positional or fourier; None: the one --arch names."""
+    """none, positional, fourier or hash; None: the one --arch names."""
     positional: PositionalEncodingConfig = field(default_factory=PositionalEncodingConfig)
     fourier: FourierFeaturesConfig = field(default_factory=FourierFeaturesConfig)
+    hash: HashGridConfig = field(default_factory=HashGridConfig)
 
     def setup(self, name: EncodingName, in_dim: int) -> nn.Module:
         """The encoding module ``name`` with this config's parameters for it."""

@@ -24,7 +24,7 @@ from muon_nerf.fields.fold import fold_layers
 from muon_nerf.fields.inits import InitConfig, InitName, initialize
 from muon_nerf.fields.roles import ParamRole
 
-Arch = Literal["relu", "relu_pe", "relu_ff", "siren", "finer", "gauss", "wire"]
+Arch = Literal["relu", "relu_pe", "relu_ff", "siren", "finer", "gauss", "wire", "hash"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "finer": ArchSpec("none", "finer", "siren"),
     "gauss": ArchSpec("none", "gauss"),
     "wire": ArchSpec("none", "wire"),
+    "hash": ArchSpec("hash", "relu"),
 }
 """The paper's architectures (``--arch``). Adding one: its parts' names here (and the parts'
 modules, if new, in ``encodings.py`` / ``activations.py``)."""
@@ -55,7 +56,7 @@ class FieldConfig:
 
     arch: Arch = "relu"
     """relu, relu_pe (NeRF positional encoding), relu_ff (Gaussian Fourier features), siren, finer,
-    gauss, wire (real-valued)."""
+    gauss, wire (real-valued), hash (instant-ngp's multiresolution hash grid + ReLU MLP)."""
     num_layers: int = 5
     """All linear layers: first + (num_layers-2) hidden + last."""
     width: int = 300
