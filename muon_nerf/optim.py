@@ -312,7 +312,13 @@ class OptimConfig:
         self, field_: HasParamRoles, optimizer: OptimizerName | None = None
     ) -> list[dict[str, Any]]:
         """Param groups of ``field_`` for ``MuonWithAuxAdam`` (empty groups omitted)."""
-        split = split_by_role(field_, optimizer or self.optimizer, self.muon_first_layer)
+        optimizer = optimizer or self.optimizer
+        split = split_by_role(field_, optimizer, self.muon_first_layer)
+        if optimizer == "muon" and not split["muon"]:
+            raise ValueError(
+                "--optimizer muon: this field has no hidden weight matrix for Muon (it would train "
+                "with Adam only); use --num-layers 3 or more, --muon-first-layer, or --optimizer adam"
+            )
         groups = []
         if split["muon"]:
             groups.append(self.muon.group((pr.param for pr in split["muon"]), self.muon_lr))

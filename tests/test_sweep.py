@@ -1,4 +1,4 @@
-"""``muon-sweep``: trial points, one trial (the CLI's own fit), failed trials, presets for
+"""``muon-sweep``: trial points, one trial (the CLI's own fit), diverged trials, presets for
 ``muon-fit --preset``, the table and heat map, and whole sweeps on a local Ray runtime."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def test_sweep_flags_and_task_flags_share_one_command_line(png):
     assert sweep.grid_shape() == (2, 3) and sweep.lr_range == (1e-3, 1e-1) and sweep.asha
 
 
-def test_trial_is_the_cli_fit_and_a_diverging_trial_is_failed(png):
+def test_trial_is_the_cli_fit_and_a_diverging_trial_is_diverged(png):
     base = fit_parse("image", ["--image", str(png), *TINY, "--no-progress"])
     signal = base.signal()
     reports = []
@@ -76,7 +76,7 @@ def test_trial_is_the_cli_fit_and_a_diverging_trial_is_failed(png):
     assert reports[1]["psnr"] == pytest.approx(direct.history[1]["psnr"], abs=1e-4)
 
     bad = run_trial({"optimizer": "adam", "lr": 1e30, "muon_lr": None}, base, signal)
-    assert bad["status"] == "failed" and "loss became" in bad["error"]
+    assert bad["status"] == "diverged" and "loss became" in bad["error"]
     assert bad["psnr"] == -math.inf  # ranked last by Tune's scheduler and never chosen as best
     assert metric_mode(signal) == "max"
 
@@ -120,13 +120,13 @@ def test_preset_round_trip_through_muon_fit(tmp_path, png, capsys):
         load_preset(tmp_path / "bad.json", "image", ImageTask)
 
 
-def test_table_best_and_heat_map_mark_failed_and_stopped_trials(tmp_path):
+def test_table_best_and_heat_map_mark_diverged_and_stopped_trials(tmp_path):
     def rec(i, opt, lr, mlr, status, value):
         return TrialRecord(i, opt, lr, mlr, status, value, step=30, metrics={"ssim": 0.5}, error="")
 
     records = [
         rec(0, "adam", 1e-3, None, "ok", 20.0),
-        rec(1, "adam", 1e-2, None, "failed", -math.inf),
+        rec(1, "adam", 1e-2, None, "diverged", -math.inf),
         rec(2, "muon", 1e-3, 0.1, "ok", 25.0),
         rec(3, "muon", 1e-2, 0.1, "stopped", 26.0),  # stopped early: never the best
         rec(4, "muon", 1e-3, 1.0, "error", math.nan),
@@ -194,16 +194,16 @@ def test_grid_sweep_writes_table_presets_and_heat_map(ray_runtime, png, tmp_path
     assert metrics["metrics"]["psnr"] == pytest.approx(best.value, abs=0.05)
 
 
-def test_diverging_trials_are_recorded_failed_and_the_sweep_finishes(ray_runtime, png, tmp_path):
+def test_diverging_trials_are_recorded_diverged_and_the_sweep_finishes(ray_runtime, png, tmp_path):
     from muon_nerf.sweep.cli import main
 
     args = ["--image", str(png), *TINY, "--optimizers", "adam", "--grid", "2x1", "--lr-range", "1e-3", "1e30"]
     result = main("image", args + ["--asha", "--output-dir", str(tmp_path), "--run-name", "div"])
     by_lr = {r.lr: r for r in result.records}
-    assert by_lr[1e30].status == "failed" and "loss became" in by_lr[1e30].error
+    assert by_lr[1e30].status == "diverged" and "loss became" in by_lr[1e30].error
     assert by_lr[1e-3].status == "ok" and result.best["adam"] is by_lr[1e-3]
     rows = _rows(tmp_path / "image" / "div")
-    assert {r["status"] for r in rows} == {"ok", "failed"}
+    assert {r["status"] for r in rows} == {"ok", "diverged"}
     assert (tmp_path / "image" / "div" / "preset-adam.json").is_file()
     assert (tmp_path / "image" / "div" / "heatmap.png").is_file()
 

@@ -11,7 +11,11 @@ Either only replaces the defaults: flags given with it still win.
 
 from __future__ import annotations
 
-from typing import TypeVar
+import contextlib
+import io
+import re
+import sys
+from typing import Any, TypeVar
 
 import tyro
 
@@ -21,6 +25,41 @@ from muon_nerf.fit.task import TaskConfig
 
 TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
 T = TypeVar("T", bound=TaskConfig)
+C = TypeVar("C")
+
+BOX = re.compile(r"[╭╮╰╯│─┌┐└┘├┤]+")
+
+
+def tyro_error_line(text: str) -> str:
+    """The message of tyro's error box as one line: the box's title and first section (which
+    names the flag and what it expected), without borders, help text or line wrapping."""
+    lines = []
+    for raw in text.splitlines():
+        if set(raw.strip()) <= set("│─ ") and "─" in raw:
+            break  # the separator before the helptext section
+        line = BOX.sub(" ", raw).strip()
+        if line:
+            lines.append(line)
+    title, *body = lines or ["invalid command line"]
+    message = " ".join(body) if body else title
+    return " ".join(message.split())
+
+
+def cli(cls: type[C], args: list[str], prog: str, **kwargs: Any) -> C:
+    """``tyro.cli`` whose parse errors are one line, ``error: … (see PROG --help)``, exit 2;
+    ``--help`` still prints tyro's help (exit 0)."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            parsed = tyro.cli(cls, args=args, prog=prog, config=TYRO_CONFIG, **kwargs)
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            sys.stderr.write(captured.getvalue())
+            raise
+        print(f"error: {tyro_error_line(captured.getvalue())} (see {prog} --help)", file=sys.stderr)
+        raise SystemExit(2) from None
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any, still reach the user
+    return parsed
 
 
 def task_default(task: str, cls: type[T], args: list[str]) -> tuple[list[str], T | None]:
@@ -43,4 +82,4 @@ def task_default(task: str, cls: type[T], args: list[str]) -> tuple[list[str], T
 def parse_task(task: str, cls: type[T], args: list[str], prog: str, description: str | None = None) -> T:
     """The task config from ``args`` (see the module docstring)."""
     args, default = task_default(task, cls, args)
-    return tyro.cli(cls, args=args, default=default, config=TYRO_CONFIG, prog=prog, description=description)
+    return cli(cls, args, prog, default=default, description=description)

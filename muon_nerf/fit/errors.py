@@ -13,6 +13,11 @@ class InputError(ValueError):
     """Bad input a user can fix (missing file, wrong format, wrong flag value, NaN loss…)."""
 
 
+class DivergedError(InputError):
+    """The fit diverged (non-finite loss, or a final loss far above the initial one): a lower
+    learning rate fixes it. Sweeps record such trials as ``diverged``."""
+
+
 def run_cli(main: Callable[[], T]) -> T:
     """Run a command's body; turn ``InputError``/``ValueError``/``FileNotFoundError`` into one line."""
     try:

@@ -1,8 +1,10 @@
-"""Atomic outputs: a run appears complete under ``outputs/<task>/<run>/`` or not at all."""
+"""Atomic outputs: a run appears complete under ``outputs/<task>/<run>/`` or not at all, never
+replaces an existing run unless asked to, and follows the user's umask."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -14,34 +16,72 @@ from typing import Any
 
 import numpy as np
 
+from muon_nerf.fit.errors import InputError
+
 
 def default_run_name(prefix: str) -> str:
     return f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
 
 
+def umask() -> int:
+    """The process's file-creation mask (read by setting it, then restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def check_run_dir(final: Path, overwrite: bool = False) -> None:
+    """Refuse, before any work, a run folder that exists (unless ``overwrite``) or whose parent
+    cannot be created or written. Folders created by the check are removed again."""
+    final = Path(final)
+    if final.exists() or final.is_symlink():
+        if not overwrite:
+            raise InputError(f"{final} already exists: choose another --run-name, or pass --overwrite")
+        if not final.is_dir():
+            raise InputError(f"{final} exists and is not a folder: choose another --run-name")
+    created = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(prefix=".write-test.", dir=final.parent):
+            pass
+    except OSError as err:
+        raise InputError(f"cannot write to output folder {final.parent}: {err.strerror or err}") from None
+    finally:
+        for folder in created:  # deepest first; only what the check made, and only if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
 @contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
+def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a hidden staging folder beside ``final``; move it into place only on success.
 
     On any exception the staging folder is removed, so an interrupted or failed run leaves
-    nothing half-written. An existing ``final`` is replaced only once the new one is complete.
+    nothing half-written. An existing ``final`` is refused (``InputError``, before and after the
+    work) unless ``overwrite``; it is then replaced only once the new one is complete.
     """
     final = Path(final)
+    check_run_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     try:
         yield stage
+        stage.chmod(0o777 & ~umask())  # mkdtemp makes it 0700 whatever the umask
+        if not final.exists():
+            stage.rename(final)
+            return
+        if not overwrite:
+            raise InputError(f"{final} appeared while this run was writing: not replaced; nothing written")
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    if final.exists():
-        old = final.with_name(f".{final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        stage.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        stage.rename(final)
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    final.rename(old)
+    stage.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -51,23 +91,36 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it 0600 whatever the umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
+def strict_json(obj: Any) -> Any:
+    """``obj`` with NaN/±inf as None (JSON's null) at any depth; NumPy values, paths and tuples
+    as their JSON equivalents. Other types are left for ``json.dumps`` to refuse."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return strict_json(obj.tolist())
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return strict_json(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     if isinstance(obj, Path):
         return str(obj)
-    if isinstance(obj, tuple):
-        return list(obj)
+    return obj
+
+
+def _unjsonable(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=_jsonable) + "\n").encode())
+    """Strict JSON (no NaN/Infinity: non-finite numbers are written as null), atomically."""
+    text = json.dumps(strict_json(data), indent=2, allow_nan=False, default=_unjsonable)
+    atomic_write_bytes(path, (text + "\n").encode())

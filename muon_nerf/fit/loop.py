@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch import Tensor, nn
 
 from muon_nerf.fit.diagnostics import RankTracker
-from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.errors import DivergedError
 from muon_nerf.fit.signal import Signal
 
 # Gauss and WIRE activations underflow into denormal floats away from their peak, which x86 CPUs
@@ -27,10 +27,18 @@ from muon_nerf.fit.signal import Signal
 torch.set_flush_denormal(True)
 warnings.filterwarnings("ignore", message="The value of the smallest subnormal", category=UserWarning)
 
+DIVERGENCE_FACTOR = 100.0
+"""A fit whose last evaluated loss exceeds this many times its loss at step 1 has diverged."""
+
 
 @dataclass
 class FitConfig:
-    """Training schedule shared by every task."""
+    """Training schedule shared by every task.
+
+    Divergence is an error (``DivergedError``, exit 2, nothing written): a loss that is NaN/inf at
+    an evaluation, or a loss at the last evaluation more than ``DIVERGENCE_FACTOR`` (100) times the
+    loss at step 1 (the untrained field's), which catches fits that blow up to huge finite values.
+    """
 
     steps: int = 5000
     batch_size: int | None = None
@@ -49,14 +57,32 @@ class FitConfig:
     """CUDA only: let fp32 matmuls use TF32 tensor cores (several times faster on Ampere and later,
     ~1e-3 relative matmul precision). Off by default: results then match the paper's fp32."""
 
-    def check(self) -> None:
-        """Refuse bad values with a one-line message (called before any work starts)."""
+    def check(self, device: bool = True) -> None:
+        """Refuse bad values with a one-line message (called before any work starts); with
+        ``device``, also a --device this machine does not have."""
+        if device:
+            check_device(self.device)
         if self.steps < 1:
             raise ValueError(f"--steps must be >= 1, got {self.steps}")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.eval_every < 1 or self.rank_every < 1:
             raise ValueError("--eval-every and --rank-every must be >= 1")
+
+
+def check_device(name: str) -> None:
+    """Refuse (one line) a device torch does not know or this machine does not have."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device must be cpu, cuda or cuda:N, got {name!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available on this machine; use --device cpu")
 
 
 @dataclass
@@ -126,9 +152,10 @@ def fit(
     """Minimize ``signal.loss(field, batch)`` for ``cfg.steps`` steps.
 
     Evaluation (full prediction + metrics) and rank recording happen every few steps only, so
-    the loop costs what the training arithmetic costs; the loss is checked for NaN/inf at those
-    points without a device sync every step. ``on_eval`` receives each evaluation's history row
-    (sweeps report it to Ray Tune, so hopeless trials can be stopped early).
+    the loop costs what the training arithmetic costs; the loss is checked at those points
+    without a device sync every step: NaN/inf, or (at the last one) over ``DIVERGENCE_FACTOR``
+    times the step-1 loss, raises ``DivergedError`` naming the step. ``on_eval`` receives each
+    evaluation's history row (sweeps report it to Ray Tune, so hopeless trials can be stopped early).
     """
     cfg.check()
     device = next(field.parameters()).device
@@ -144,6 +171,7 @@ def fit(
     train_seconds, wall_start = 0.0, time.perf_counter()
     prediction: Tensor | None = None
     metrics: dict[str, float] = {}
+    initial_loss = math.nan
     with _progress(cfg.progress, label) as bar, _matmul_precision(device, cfg.tf32):
         task = bar.add_task(label, total=cfg.steps, status="")
         segment_start = time.perf_counter()
@@ -156,6 +184,8 @@ def fit(
             if scheduler is not None:
                 scheduler.step()
             bar.advance(task)
+            if step == 1:
+                initial_loss = float(loss.detach())  # one sync: the reference of the divergence rule
             last = step == cfg.steps
             evaluate, record = step % cfg.eval_every == 0 or last, step % cfg.rank_every == 0 or last
             if not (evaluate or record):
@@ -165,7 +195,13 @@ def fit(
             if evaluate:
                 value = float(loss.detach())
                 if not math.isfinite(value):
-                    raise InputError(f"{label}: loss became {value} at step {step}; lower --lr / --muon-lr")
+                    hint = "lower --lr / --muon-lr"
+                    raise DivergedError(f"{label}: loss became {value} at step {step}; {hint}")
+                if last and initial_loss > 0 and value > DIVERGENCE_FACTOR * initial_loss:
+                    raise DivergedError(
+                        f"{label}: diverged: loss {value:.3g} at step {step} is over "
+                        f"{DIVERGENCE_FACTOR:g}x its step-1 value {initial_loss:.3g}; lower --lr / --muon-lr"
+                    )
                 prediction = signal.predict(field)
                 metrics = signal.evaluate(prediction)
                 history.append({"step": step, "loss": value, "seconds": train_seconds, **metrics})

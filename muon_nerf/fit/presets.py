@@ -19,7 +19,7 @@ from muon_nerf.fit.errors import InputError
 from muon_nerf.fit.io import write_json
 
 PRESET_FORMAT = "muon-nerf-preset/2"
-RUN_ONLY = ("output_dir", "run_name", "compare", "print_split")
+RUN_ONLY = ("output_dir", "run_name", "overwrite", "compare", "print_split")
 """Fields that describe one run rather than a configuration: never saved in a preset."""
 
 T = TypeVar("T")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 from muon_nerf.fit.checkpoint import make_field
-from muon_nerf.fit.io import default_run_name, staged_dir
+from muon_nerf.fit.io import check_run_dir, default_run_name, staged_dir
 from muon_nerf.fit.loop import FitResult, fit
 from muon_nerf.fit.outputs import write_comparison, write_run
 from muon_nerf.fit.report import comparison_table
@@ -43,6 +43,14 @@ def fit_one(
     return result
 
 
+def check_optimizers(signal: Signal, cfg: TaskConfig, names: tuple[OptimizerName, ...]) -> None:
+    """Build each optimizer's param groups on a CPU copy of the field before any fit, so a refusal
+    (Muon with no hidden matrix) comes first, not after the Adam half of ``--compare``."""
+    for name in names:
+        field_ = make_field(cfg.field.under(name), signal.in_dim, signal.out_dim, cfg.fit.seed, "cpu")
+        cfg.optim.param_groups(field_, name)
+
+
 def execute(
     cfg: TaskConfig, signal: Signal | None = None, console: Console | None = None
 ) -> dict[str, FitResult]:
@@ -52,9 +60,11 @@ def execute(
     signal = (signal or cfg.signal()).to(cfg.fit.device)
     names = OPTIMIZERS if cfg.compare else (cfg.optim.optimizer,)
     run_dir = cfg.output_dir / signal.task / (cfg.run_name or default_run_name("-".join(names)))
+    check_run_dir(run_dir, cfg.overwrite)  # before any work: never lose a fit to an unwritable folder
+    check_optimizers(signal, cfg, names)
     console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
     results = {name: fit_one(signal, cfg, name) for name in names}
-    with staged_dir(run_dir) as stage:
+    with staged_dir(run_dir, cfg.overwrite) as stage:
         if cfg.compare:
             write_comparison(stage, signal, cfg, results)
         else:

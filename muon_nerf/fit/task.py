@@ -31,7 +31,10 @@ class TaskConfig:
     """Fit the same field with Adam and with Muon; print a table and write one figure."""
     output_dir: Path = Path("outputs")
     run_name: str | None = None
-    """Folder name under outputs/<task>/; default: a timestamp."""
+    """Folder name under outputs/<task>/; default: a timestamp. An existing run is never replaced
+    unless --overwrite is given."""
+    overwrite: bool = False
+    """Replace an existing run of the same --run-name (atomically, once the new run is complete)."""
     print_split: bool = False
     """Print which tensor goes to Muon and which to Adam, with shapes."""
 
@@ -43,7 +46,12 @@ class TaskConfig:
         """Named default sets for ``--profile`` (e.g. ``cpu``, ``paper``); none by default."""
         return {}
 
-    def check(self) -> None:
+    def check(self, device: bool = True) -> None:
+        """Refuse bad values with one line before any work; ``device=False`` skips checking that
+        --device exists here (a sweep on a cluster runs its fits elsewhere)."""
         self.field.check()
         self.optim.check()
-        self.fit.check()
+        self.fit.check(device)
+        name = self.run_name
+        if name is not None and (name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name):
+            raise ValueError(f"--run-name must be a plain folder name inside --output-dir, got {name!r}")

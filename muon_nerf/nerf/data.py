@@ -85,7 +85,7 @@ def _write_split(
 def write_sphere_scene(out: Path, size: int = 32, views: dict[str, int] | None = None) -> Path:
     """A Blender-format sphere scene; ``views`` per split (default 6 train, 2 val, 2 test)."""
     views = views or {"train": 6, "val": 2, "test": 2}
-    with staged_dir(out) as stage:
+    with staged_dir(out, overwrite=True) as stage:
         for s, split in enumerate(SPLITS):
             frames = []
             for i in range(views[split]):
@@ -123,7 +123,7 @@ def write_blender_subset(
     unchanged. Records the selection in ``subset.json``."""
     if stride is not None and stride < 1:
         raise InputError(f"stride must be >= 1, got {stride}")
-    with staged_dir(out) as stage:
+    with staged_dir(out, overwrite=True) as stage:
         chosen_names: dict[str, list[str]] = {}
         for split in SPLITS:
             transforms = src / f"transforms_{split}.json"

@@ -14,20 +14,20 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import tyro
 from rich.console import Console
 from rich.table import Table
 
 from muon_nerf.fields import MLPField
 from muon_nerf.fit.checkpoint import load_field as load_run_field
-from muon_nerf.fit.cli import TYRO_CONFIG, parse_task
+from muon_nerf.fit.cli import cli, parse_task
 from muon_nerf.fit.errors import InputError, run_cli
 from muon_nerf.fit.io import atomic_write_bytes, write_json
+from muon_nerf.fit.loop import check_device
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.run import execute
 from muon_nerf.sdf.extract import extract, write_mesh
 from muon_nerf.sdf.mesh import Normalization, load_mesh
-from muon_nerf.sdf.metrics import MetricConfig, compare_meshes
+from muon_nerf.sdf.metrics import EMPTY_SURFACE, MetricConfig, compare_meshes, warn_empty_mesh
 from muon_nerf.sdf.render import render
 from muon_nerf.sdf.signal import SdfTask
 
@@ -49,6 +49,16 @@ class ExtractConfig:
     max_memory_gb: float | None = None
     """Refuse resolutions whose estimated peak exceeds this; default: the memory available now."""
     device: str = "cpu"
+
+    def check(self) -> None:
+        """Refuse bad values with one line before loading anything."""
+        if self.resolution < 2:
+            raise InputError(f"--resolution must be >= 2, got {self.resolution}")
+        if self.chunk < 1:
+            raise InputError(f"--chunk must be >= 1 (points per field evaluation), got {self.chunk}")
+        if self.ray_votes < 1 or any(r < 2 for r in self.iou_resolutions):
+            raise InputError("--ray-votes must be >= 1 and every --iou-resolutions value >= 2")
+        check_device(self.device)
 
 
 @dataclass
@@ -84,8 +94,12 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
     for name in rows:
         table.add_column(name, justify="right")
     for key in next(iter(rows.values())):
-        table.add_row(key, *(f"{r.get(key, float('nan')):.4g}" for r in rows.values()))
+        table.add_row(key, *(_cell(r.get(key)) for r in rows.values()))
     return table
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None or value != value else f"{value:.4g}"
 
 
 def field_dirs(run: Path) -> dict[str, Path]:
@@ -106,6 +120,7 @@ def load_field(folder: Path, device: str) -> tuple[MLPField, Normalization, dict
 
 
 def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
+    cfg.check()
     limit = None if cfg.max_memory_gb is None else int(cfg.max_memory_gb * 2**30)
     results = {}
     for name, folder in field_dirs(cfg.run).items():
@@ -116,7 +131,11 @@ def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
         write_mesh(mesh, stem)
         atomic_write_bytes(folder / f"render_{cfg.resolution}.png", png_bytes(render(ex.mesh)))
         summary = ex.summary()
-        if cfg.score and meta.get("source"):
+        if len(ex.mesh.faces) == 0:
+            warn_empty_mesh(f"{name}: the mesh extracted at {cfg.resolution}³")
+            if cfg.score:
+                summary["metrics"] = dict.fromkeys(EMPTY_SURFACE)  # null in extract_*.json, not NaN
+        elif cfg.score and meta.get("source"):
             summary["metrics"] = compare_meshes(
                 mesh,
                 load_mesh(Path(meta["source"])),
@@ -161,9 +180,9 @@ def main(command: str, args: list[str] | None = None) -> object:
         if command == "fit":
             return execute(parse_fit(args), console=console)
         if command == "extract":
-            cfg = tyro.cli(ExtractConfig, args=args, config=TYRO_CONFIG, prog="muon-sdf extract")
+            cfg = cli(ExtractConfig, args, "muon-sdf extract")
             return run_extract(cfg, console)
-        cfg = tyro.cli(EvalConfig, args=args, config=TYRO_CONFIG, prog="muon-sdf eval")
+        cfg = cli(EvalConfig, args, "muon-sdf eval")
         return run_eval(cfg, console)
 
     return run_cli(body)

@@ -62,6 +62,8 @@ def check_memory(resolution: int, chunk: int, width: int = 256, limit: int | Non
     """Refuse (InputError) when the estimate exceeds ``limit`` (default: available memory)."""
     if resolution < 2:
         raise InputError(f"--resolution must be >= 2, got {resolution}")
+    if chunk < 1:
+        raise InputError(f"--chunk must be >= 1 (points per field evaluation), got {chunk}")
     need = estimate_bytes(resolution, chunk, width)
     limit = available_memory() if limit is None else limit
     if need > limit:

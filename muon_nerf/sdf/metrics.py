@@ -24,6 +24,7 @@ chamfer_l1 × 10³) so printed tables keep their significant digits.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,6 +112,15 @@ EMPTY_SURFACE = {
     "recall": 0.0,
 }
 """What a reconstruction without a zero level set scores (early in training, say)."""
+
+
+def warn_empty_mesh(what: str) -> None:
+    """One stderr line: an empty mesh has no surface metrics (they are written as null)."""
+    print(
+        f"warning: {what} is empty (the field has no zero crossing on the grid): "
+        "its Chamfer and normal metrics are null",
+        file=sys.stderr,
+    )
 
 
 def mesh_surface_metrics(

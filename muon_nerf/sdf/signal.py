@@ -31,7 +31,7 @@ from muon_nerf.fit.task import TaskConfig
 from muon_nerf.optim import MUON_LR, OptimConfig
 from muon_nerf.sdf.extract import grid_points, marching_cubes, write_mesh
 from muon_nerf.sdf.mesh import MeshSdf, Normalization, load_mesh
-from muon_nerf.sdf.metrics import MetricConfig, Surface, iou, mesh_surface_metrics
+from muon_nerf.sdf.metrics import MetricConfig, Surface, iou, mesh_surface_metrics, warn_empty_mesh
 from muon_nerf.sdf.render import render
 from muon_nerf.sdf.samples import SampleConfig, draw_pool
 
@@ -153,6 +153,8 @@ class SdfSignal(Signal):
     def save(self, prediction: Tensor, run_dir: Path) -> None:
         """Mesh in the input's coordinates (PLY + OBJ), its picture, and the transform."""
         mesh = self.mesh(prediction)
+        if len(mesh.faces) == 0:
+            warn_empty_mesh(f"the final mesh of {run_dir.name}")
         write_mesh(self.normalization.mesh_to_input(mesh), run_dir / "mesh")
         atomic_write_bytes(run_dir / "render.png", png_bytes(render(mesh, self.cfg.render_size)))
         write_json(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +27,48 @@ def bundled_image() -> Path:
     return Path(__file__).resolve().parent.parent / "assets" / BUNDLED_IMAGE
 
 
+def png_depth(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) from a PNG's header; None for other files."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25]
+
+
+def read_colour16(path: Path) -> np.ndarray | None:
+    """A 16-bit colour PNG at full depth as ``(H, W, 3)`` float64 in [0, 1] (alpha dropped), or
+    None when OpenCV (the one reader here that keeps 48-bit RGB; Pillow reads it as 8-bit) is missing."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
+        return None
+    return arr[..., 2::-1].astype(np.float64) / 65535.0  # BGR(A) → RGB
+
+
 def read_image(path: Path, grayscale: bool = False) -> tuple[np.ndarray, int]:
-    """``(H, W, C)`` float32 in [0, 1] and the file's bit depth (8 or 16). Alpha is dropped."""
+    """``(H, W, C)`` float32 in [0, 1] and the file's bit depth (8 or 16). Alpha is dropped.
+
+    16-bit grayscale PNGs are read by Pillow; 16-bit RGB(A) PNGs by OpenCV where installed, else
+    at 8 bits with a warning on stderr (Pillow has no 48-bit mode)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"image not found: {path}")
     try:
+        if png_depth(path) in ((16, 2), (16, 6)):
+            arr = read_colour16(path)
+            if arr is not None:
+                return _finish(path, arr, grayscale), 16
+            print(
+                f"warning: {path} is a 16-bit colour PNG; without OpenCV it is read at 8 bits "
+                "(pip install opencv-python-headless to keep 16)",
+                file=sys.stderr,
+            )
         with Image.open(path) as img:
             img.load()
             mode = img.mode
@@ -48,11 +83,15 @@ def read_image(path: Path, grayscale: bool = False) -> tuple[np.ndarray, int]:
                 arr = arr[..., None] if arr.ndim == 2 else arr
     except (UnidentifiedImageError, OSError) as err:
         raise InputError(f"cannot read image {path}: {err}") from None
+    return _finish(path, arr, grayscale), bits
+
+
+def _finish(path: Path, arr: np.ndarray, grayscale: bool) -> np.ndarray:
     if grayscale and arr.shape[-1] == 3:
         arr = arr.mean(-1, keepdims=True)
     if arr.size == 0:
         raise InputError(f"image {path} is empty")
-    return arr.astype(np.float32), bits
+    return arr.astype(np.float32)
 
 
 def downscale(image: Tensor, factor: int) -> Tensor:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-import tyro
-
-from muon_nerf.fit.cli import TYRO_CONFIG, task_default
+from muon_nerf.fit.cli import cli, task_default
 from muon_nerf.fit.errors import dispatch_task, run_cli
 from muon_nerf.fit.task import TaskConfig
 from muon_nerf.sweep.config import SweepConfig
@@ -41,7 +39,7 @@ def parse(task: str, args: list[str] | None = None) -> tuple[TaskConfig, SweepCo
     args, default = task_default(task, task_cls, sys.argv[1:] if args is None else list(args))
     cls = command_class(task_cls)
     start = cls(task=default, sweep=SweepConfig()) if default is not None else None
-    cmd = tyro.cli(cls, args=args, default=start, config=TYRO_CONFIG, prog=f"muon-sweep {task}")
+    cmd = cli(cls, args, f"muon-sweep {task}", default=start)
     return cmd.task, cmd.sweep
 
 

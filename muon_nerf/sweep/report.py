@@ -15,12 +15,14 @@ from muon_nerf.fit.io import atomic_write_bytes
 from muon_nerf.fit.plotting import new_figure, save_figure
 from muon_nerf.sweep.trial import Mode
 
-FAILED = ("failed", "error")
+FAILED = ("diverged", "error")
+"""Statuses of trials that produced no usable result (grey ✗ cells, never the best)."""
 
 
 @dataclass
 class TrialRecord:
-    """One trial as the sweep saw it last: ``ok``, ``failed`` (diverged), ``error`` (raised) or
+    """One trial as the sweep saw it last: ``ok``, ``diverged`` (the fit's divergence rule),
+    ``error`` (raised) or
     ``stopped`` (ended early by ASHA; ``value`` is then its last evaluation)."""
 
     index: int
@@ -45,7 +47,7 @@ def is_better(a: float, b: float, mode: Mode) -> bool:
 
 
 def best_trials(records: list[TrialRecord], mode: Mode) -> dict[str, TrialRecord]:
-    """The best finished trial of each optimizer (failed and stopped trials never count)."""
+    """The best finished trial of each optimizer (diverged, errored and stopped trials never count)."""
     best: dict[str, TrialRecord] = {}
     for rec in records:
         if rec.status != "ok" or not math.isfinite(rec.value):
@@ -111,8 +113,8 @@ def write_csv(path: Path, records: list[TrialRecord], primary: str) -> None:
 
 def heatmap(records: list[TrialRecord], primary: str, mode: Mode, path: Path, title: str) -> None:
     """The primary metric over the learning rates: Adam's row (lr) beside Muon's grid (lr × muon lr)
-    on one colour scale. Failed trials are grey cells marked ✗, stopped ones are labelled; points
-    not on a grid (random search) are drawn as a scatter on log axes."""
+    on one colour scale. Diverged and errored trials are grey cells marked ✗, stopped ones are
+    labelled; points not on a grid (random search) are drawn as a scatter on log axes."""
     adam = [r for r in records if r.optimizer == "adam"]
     muon = [r for r in records if r.optimizer == "muon"]
     panels = [(name, recs) for name, recs in (("adam", adam), ("muon", muon)) if recs]
@@ -192,7 +194,8 @@ def _scatter_panel(ax, recs, name, cmap, vmin, vmax):
         [r.lr for r in ok], [y(r) for r in ok], c=[r.value for r in ok], cmap=cmap, vmin=vmin, vmax=vmax, s=60
     )
     if bad:
-        ax.scatter([r.lr for r in bad], [y(r) for r in bad], marker="x", color="grey", label="failed")
+        label = "diverged / error"
+        ax.scatter([r.lr for r in bad], [y(r) for r in bad], marker="x", color="grey", label=label)
         ax.legend(fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("--lr (Adam)")

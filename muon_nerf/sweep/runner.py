@@ -28,9 +28,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from muon_nerf.fit.hardware import hardware
-from muon_nerf.fit.io import default_run_name, staged_dir, write_json
+from muon_nerf.fit.io import check_run_dir, default_run_name, staged_dir, write_json
 from muon_nerf.fit.outputs import config_dict
 from muon_nerf.fit.presets import save_preset
+from muon_nerf.fit.run import check_optimizers
 from muon_nerf.fit.signal import Signal
 from muon_nerf.fit.task import TaskConfig
 from muon_nerf.sweep.config import SweepConfig, trial_points
@@ -59,12 +60,13 @@ def _trainable(config: dict, base: TaskConfig, signal: Signal, threads: int) -> 
 
 
 class _ProgressCallback(tune.Callback):
-    """A rich progress bar in the driver: trials finished, running, failed and the best so far."""
+    """A rich progress bar in the driver: trials finished, running, diverged, errored and the best
+    so far."""
 
     def __init__(self, progress: Progress, task_id: int, primary: str, mode: Mode) -> None:
         self.progress, self.task_id, self.primary, self.mode = progress, task_id, primary, mode
         self.running: set[str] = set()
-        self.failed = 0
+        self.diverged = self.errors = 0
         self.best: dict[str, float] = {}
 
     def __getstate__(self) -> dict:
@@ -75,7 +77,10 @@ class _ProgressCallback(tune.Callback):
         if self.progress is None:
             return
         best = "  ".join(f"{k} {v:.2f}" for k, v in sorted(self.best.items()))
-        status = f"{len(self.running)} running, {self.failed} failed  best {self.primary}: {best or '—'}"
+        status = (
+            f"{len(self.running)} running, {self.diverged} diverged, {self.errors} errors  "
+            f"best {self.primary}: {best or '—'}"
+        )
         self.progress.update(self.task_id, advance=advance, status=status)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:  # noqa: ANN001 - Tune hook
@@ -84,8 +89,8 @@ class _ProgressCallback(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:  # noqa: ANN001
         value, opt = result.get(self.primary), trial.config["point"]["optimizer"]
-        if result.get("status") == "failed":
-            self.failed += 1
+        if result.get("status") == "diverged":
+            self.diverged += 1
         elif value is not None and math.isfinite(value):
             if opt not in self.best or is_better(value, self.best[opt], self.mode):
                 self.best[opt] = value
@@ -97,7 +102,7 @@ class _ProgressCallback(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:  # noqa: ANN001
         self.running.discard(trial.trial_id)
-        self.failed += 1
+        self.errors += 1
         self._update(advance=1)
 
 
@@ -135,7 +140,7 @@ def _record(point: dict, metrics: dict, error: Exception | None, primary: str) -
 
 QUIET_TUNE = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
 """Tune's new console output prints a banner even at ``verbose=0`` (the legacy one is silent), and
-its TensorBoard logger warns about the -inf of failed trials: only its JSON logger is kept."""
+its TensorBoard logger warns about the -inf of diverged trials: only its JSON logger is kept."""
 
 
 @contextmanager
@@ -235,7 +240,7 @@ def tune_trials(
 def run_sweep(task: str, base: TaskConfig, cfg: SweepConfig, console: Console | None = None) -> SweepResult:
     """Check the flags, load the signal once, run the trials, write table, presets and heat map."""
     console = console or Console()
-    base.check()
+    base.check(device=not cfg.address)  # on a cluster the trials' nodes, not this one, need the device
     cfg.check()
     if base.fit.device.startswith("cuda") and cfg.gpus_per_trial <= 0:
         raise ValueError("--device cuda needs --gpus-per-trial > 0 so Ray gives each trial a GPU")
@@ -243,13 +248,15 @@ def run_sweep(task: str, base: TaskConfig, cfg: SweepConfig, console: Console | 
     points = trial_points(cfg)
     primary, mode = signal.primary_metric, metric_mode(signal)
     run_dir = base.output_dir / signal.task / (base.run_name or default_run_name("sweep"))
+    check_run_dir(run_dir, base.overwrite)
+    check_optimizers(signal, base, cfg.optimizers)  # here, not once per trial
     console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
     console.print(f"sweep: {len(points)} trials of {base.fit.steps} steps, {primary} ({mode})")
     records, seconds, concurrency = tune_trials(cfg, base, signal, points, console)
     best = best_trials(records, mode)
     net = base.field
     title = f"{task} sweep: {len(records)} trials, {net.arch} {net.num_layers}×{net.width}"
-    with staged_dir(run_dir) as stage:
+    with staged_dir(run_dir, base.overwrite) as stage:
         write_csv(stage / "trials.csv", records, primary)
         heatmap(records, primary, mode, stage / "heatmap.png", title)
         for name, rec in best.items():
@@ -291,10 +298,10 @@ def _with_lrs(base: TaskConfig, rec: TrialRecord) -> TaskConfig:
 
 def closing_note(task: str, result: SweepResult) -> str:
     """Best config per optimizer with its metric, the wall time and how to reuse the presets."""
-    failed = sum(r.status in ("failed", "error") for r in result.records)
-    stopped = sum(r.status == "stopped" for r in result.records)
+    count = {s: sum(r.status == s for r in result.records) for s in ("diverged", "error", "stopped")}
     lines = [
-        f"{len(result.records)} trials ({failed} failed, {stopped} stopped early) in "
+        f"{len(result.records)} trials ({count['diverged']} diverged, {count['error']} errors, "
+        f"{count['stopped']} stopped early) in "
         f"{result.tune_seconds:.1f} s wall with up to {result.concurrency} concurrent trial(s)"
     ]
     for name, rec in sorted(result.best.items()):

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.errors import DivergedError
 from muon_nerf.fit.run import fit_one
 from muon_nerf.fit.signal import Signal
 from muon_nerf.fit.task import TaskConfig
@@ -30,7 +30,7 @@ def metric_mode(signal: Signal) -> Mode:
 
 
 def worst(mode: Mode) -> float:
-    """The metric value reported for a failed trial, so schedulers rank it last."""
+    """The metric value reported for a diverged trial, so schedulers rank it last."""
     return -math.inf if mode == "max" else math.inf
 
 
@@ -50,10 +50,11 @@ def run_trial(
     threads: int = 1,
     report: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Fit one point; return ``status`` (ok or failed), the metrics and timings.
+    """Fit one point; return ``status`` (ok or diverged), the metrics and timings.
 
-    A diverged fit (the loop's NaN/inf loss check, or non-finite metrics) is a *failed trial*,
-    not an error of the sweep: its primary metric is the worst value so it is never chosen.
+    A diverged fit (the loop's divergence rule: NaN/inf loss, or a final loss over 100× the
+    step-1 loss; or non-finite metrics) is a *diverged trial*, not an error of the sweep: its
+    primary metric is the worst value so it is never chosen.
     ``report`` receives every evaluation (step, loss, metrics) while the fit runs.
     """
     torch.set_num_threads(max(1, threads))
@@ -68,12 +69,12 @@ def run_trial(
 
     try:
         result = fit_one(signal, cfg, point["optimizer"], on_eval=on_eval)
-    except InputError as err:
-        return {"status": "failed", "error": str(err), primary: worst(mode), "step": cfg.fit.steps}
+    except DivergedError as err:
+        return {"status": "diverged", "error": str(err), primary: worst(mode), "step": cfg.fit.steps}
     metrics = {k: float(v) for k, v in result.metrics.items()}
     if not all(math.isfinite(v) for v in metrics.values()):
         return {
-            "status": "failed",
+            "status": "diverged",
             "error": f"non-finite metrics {metrics}",
             primary: worst(mode),
             "step": cfg.fit.steps,
