@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import pickle
 from pathlib import Path
 
 import torch
@@ -46,8 +47,9 @@ def load_field(path: Path, device: str = "cpu") -> MLPField:
     """The field saved as ``field.pt`` by a run, in eval mode."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as err:
-        raise InputError(f"cannot read field checkpoint {path}: {err}") from None
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        cause = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(f"cannot read field checkpoint {path} (corrupted or truncated?): {cause}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise InputError(
             f"{path} is not a {FORMAT} checkpoint (written by an older version, or another file)"

@@ -5,6 +5,7 @@ accepts the underscore spellings (``--muon_lr``) those scripts used.
 
 - ``--profile NAME`` picks one of the task's named default sets (``muon-sdf fit --profile paper``).
 - ``--preset FILE`` starts from a JSON file of the task's whole config, as ``muon-sweep`` writes it.
+- ``--resume FOLDER`` finishes an interrupted run with the config it saved (``parse_run``).
 
 Either only replaces the defaults: flags given with it still win.
 """
@@ -12,15 +13,18 @@ Either only replaces the defaults: flags given with it still win.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import re
 import sys
+from pathlib import Path
 from typing import Any, TypeVar
 
 import tyro
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.presets import load_preset, pop_option
+from muon_nerf.fit.presets import load_preset, merge_config, pop_option
+from muon_nerf.fit.progress import Progress, refused_changes
 from muon_nerf.fit.task import TaskConfig
 
 TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
@@ -83,3 +87,35 @@ def parse_task(task: str, cls: type[T], args: list[str], prog: str, description:
     """The task config from ``args`` (see the module docstring)."""
     args, default = task_default(task, cls, args)
     return cli(cls, args, prog, default=default, description=description)
+
+
+RESUME_HELP = (
+    "--resume FOLDER finishes an interrupted run (its outputs/<task>/<run>.incomplete folder) "
+    "from its last checkpoint, with the settings it was started with."
+)
+
+
+def parse_run(
+    task: str, cls: type[T], args: list[str], prog: str, description: str
+) -> tuple[T, Progress | None]:
+    """``parse_task``, or with ``--resume FOLDER`` the config saved in that unfinished run (flags
+    given with it may change only what no started fit has used, e.g. ``--muon-lr`` when only the
+    Adam half of a comparison finished) and the run's progress."""
+    args, folder = pop_option(list(args), "--resume")
+    description = f"{description} {RESUME_HELP}"
+    if folder is None:
+        return parse_task(task, cls, args, prog, description), None
+    if any(a.split("=")[0] in ("--preset", "--profile") for a in args):
+        raise InputError("--resume continues a run with its own settings: drop --preset/--profile")
+    progress = Progress.open(Path(folder))
+    if progress.record["task"] != task:
+        raise InputError(f"{progress.folder} is a {progress.record['task']} run, not {task}")
+    saved = merge_config(cls(), progress.config, str(progress.folder / "progress.json"))
+    cfg = cli(cls, args, prog, default=saved, description=description)
+    refused = refused_changes(progress.config, dataclasses.asdict(cfg), progress.started())
+    if refused:
+        raise InputError(
+            f"--resume finishes the run as it was started: cannot change {', '.join(refused)} "
+            f"(started: {', '.join(progress.started())})"
+        )
+    return cfg, progress

@@ -60,3 +60,8 @@ class RankTracker:
 
     def to_dict(self) -> dict:
         return {"steps": self.steps, "stable_rank": self.stable, "effective_rank": self.effective}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RankTracker:
+        """The tracker ``to_dict`` described (a resumed fit continues its curves)."""
+        return cls(list(data["steps"]), dict(data["stable_rank"]), dict(data["effective_rank"]))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Collection
 from typing import TypeVar
 
@@ -18,16 +20,35 @@ class DivergedError(InputError):
     learning rate fixes it. Sweeps record such trials as ``diverged``."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is (as Ctrl-C raises ``KeyboardInterrupt``), so that
+    staging folders and temporary files are cleaned up on the way out."""
+
+
+_TERMINATED: list[bool] = []
+"""Set once SIGTERM arrived: libraries (Ray Tune) may re-raise it as a plain ``KeyboardInterrupt``."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    _TERMINATED.append(True)
+    raise Terminated()
+
+
 def run_cli(main: Callable[[], T]) -> T:
-    """Run a command's body; turn ``InputError``/``ValueError``/``FileNotFoundError`` into one line."""
+    """Run a command's body; turn ``InputError``/``ValueError``/``FileNotFoundError`` into one
+    line (exit 2), Ctrl-C and SIGTERM into one line (exit 130 / 143) after the body's cleanup."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return main()
     except (InputError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written for the unfinished run", file=sys.stderr)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as err:
+        term = isinstance(err, Terminated) or bool(_TERMINATED)
+        what = "terminated" if term else "interrupted"
+        print(f"{what}: {str(err) or 'no unfinished file was left'}", file=sys.stderr)
+        raise SystemExit(143 if term else 130) from None
 
 
 def dispatch_task(

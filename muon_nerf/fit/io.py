@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -65,7 +66,9 @@ def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
     final = Path(final)
     check_run_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    remove_dead_stages(final.parent)
+    prefix = f".{final.name}.{os.getpid()}."
+    stage = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=final.parent))
     try:
         yield stage
         stage.chmod(0o777 & ~umask())  # mkdtemp makes it 0700 whatever the umask
@@ -84,6 +87,29 @@ def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
+STAGE = re.compile(r"^\..+\.(\d+)\.[^.]+\.partial$")
+"""A staging folder's name: ``.<run>.<pid>.<random>.partial``."""
+
+
+def remove_dead_stages(parent: Path) -> None:
+    """Remove the staging folders in ``parent`` whose process no longer runs (killed with
+    SIGKILL, or by a power cut, before it could clean up)."""
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = STAGE.match(entry.name)
+        if match is None or not entry.is_dir():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            pass  # another user's process: still running
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +122,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_files(files: dict[Path, bytes]) -> None:
+    """Write several files, each atomically, as one: when one fails (or the process is
+    interrupted), those already written by this call are removed again."""
+    written: list[Path] = []
+    try:
+        for path, data in files.items():
+            atomic_write_bytes(path, data)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def json_bytes(data: Any) -> bytes:
+    """Strict JSON (no NaN/Infinity: non-finite numbers are written as null)."""
+    text = json.dumps(strict_json(data), indent=2, allow_nan=False, default=_unjsonable)
+    return (text + "\n").encode()
 
 
 def strict_json(obj: Any) -> Any:
@@ -122,5 +168,4 @@ def _unjsonable(obj: Any) -> Any:
 
 def write_json(path: Path, data: Any) -> None:
     """Strict JSON (no NaN/Infinity: non-finite numbers are written as null), atomically."""
-    text = json.dumps(strict_json(data), indent=2, allow_nan=False, default=_unjsonable)
-    atomic_write_bytes(path, (text + "\n").encode())
+    atomic_write_bytes(path, json_bytes(data))

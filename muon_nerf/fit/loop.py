@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -33,26 +33,32 @@ DIVERGENCE_FACTOR = 100.0
 
 @dataclass
 class FitConfig:
-    """Training schedule shared by every task.
-
-    Divergence is an error (``DivergedError``, exit 2, nothing written): a loss that is NaN/inf at
-    an evaluation, or a loss at the last evaluation more than ``DIVERGENCE_FACTOR`` (100) times the
-    loss at step 1 (the untrained field's), which catches fits that blow up to huge finite values.
-    """
+    """Training schedule shared by every task. A fit that diverges stops with an error: a loss
+    that is NaN or infinite at an evaluation, or a last evaluated loss over 100 times the loss at
+    step 1 (the untrained field's)."""
 
     steps: int = 5000
+    """Training steps (optimizer updates) per fit."""
     batch_size: int | None = None
     """Coordinates per step; None = full batch (the paper's setting)."""
     scheduler: Literal["cosine", "none"] = "cosine"
+    """Learning-rate schedule of every group: cosine decay to --eta-min over --steps, or constant."""
     eta_min: float = 1e-6
     """Final LR of the cosine schedule (every group decays to it)."""
     eval_every: int = 100
     """Steps between full evaluations (metrics curve); also the NaN check interval."""
     rank_every: int = 250
     """Steps between stable/effective-rank recordings of the hidden weights."""
+    checkpoint_every: int = 500
+    """Steps between checkpoints of the whole fit state (field, optimizer, schedule, step, random
+    state) in the unfinished run folder, so an interrupted fit can be finished with --resume;
+    0 = none. A checkpoint is a few times the field's size and written atomically."""
     seed: int = 0
+    """Seed of the field's initialization and of batch sampling (Adam and Muon share it)."""
     progress: bool = True
+    """Show a progress bar."""
     device: str = "cpu"
+    """Where the fit runs: cpu, cuda or cuda:N (checked before any work)."""
     tf32: bool = False
     """CUDA only: let fp32 matmuls use TF32 tensor cores (several times faster on Ampere and later,
     ~1e-3 relative matmul precision). Off by default: results then match the paper's fp32."""
@@ -68,6 +74,8 @@ class FitConfig:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.eval_every < 1 or self.rank_every < 1:
             raise ValueError("--eval-every and --rank-every must be >= 1")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"--checkpoint-every must be >= 0 (0: none), got {self.checkpoint_every}")
 
 
 def check_device(name: str) -> None:
@@ -141,6 +149,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+FitState = dict[str, Any]
+"""A fit between two steps: what a checkpoint holds (``fit(..., start=state)`` continues it)."""
+
+
 def fit(
     signal: Signal,
     field: nn.Module,
@@ -148,6 +160,8 @@ def fit(
     cfg: FitConfig,
     label: str = "fit",
     on_eval: Callable[[dict[str, float]], None] | None = None,
+    checkpoint: Callable[[FitState], None] | None = None,
+    start: FitState | None = None,
 ) -> FitResult:
     """Minimize ``signal.loss(field, batch)`` for ``cfg.steps`` steps.
 
@@ -156,6 +170,10 @@ def fit(
     without a device sync every step: NaN/inf, or (at the last one) over ``DIVERGENCE_FACTOR``
     times the step-1 loss, raises ``DivergedError`` naming the step. ``on_eval`` receives each
     evaluation's history row (sweeps report it to Ray Tune, so hopeless trials can be stopped early).
+
+    Every ``cfg.checkpoint_every`` steps ``checkpoint`` receives the whole state between two steps
+    (field, optimizer, schedule, sampling and global RNG, curves, timings); ``start`` continues
+    from such a state, so an interrupted fit ends where an uninterrupted one would.
     """
     cfg.check()
     device = next(field.parameters()).device
@@ -167,15 +185,43 @@ def fit(
     )
     tracker, history = RankTracker(), []
     hidden = getattr(field, "hidden_weights", dict)
-    tracker.record(0, hidden())
     train_seconds, wall_start = 0.0, time.perf_counter()
     prediction: Tensor | None = None
     metrics: dict[str, float] = {}
-    initial_loss = math.nan
+    initial_loss, first = math.nan, 1
+    if start is None:
+        tracker.record(0, hidden())
+    else:
+        field.load_state_dict(start["field"])
+        optimizer.load_state_dict(start["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(start["scheduler"])
+        generator.set_state(start["generator"])
+        torch.set_rng_state(start["torch_rng"])
+        tracker, history = RankTracker.from_dict(start["ranks"]), list(start["history"])
+        train_seconds, initial_loss = start["train_seconds"], start["initial_loss"]
+        wall_start -= start["wall_seconds"]
+        first = start["step"] + 1
+
+    def state(step: int) -> FitState:
+        return {
+            "step": step,
+            "field": field.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "ranks": tracker.to_dict(),
+            "history": history,
+            "train_seconds": train_seconds,
+            "wall_seconds": time.perf_counter() - wall_start,
+            "initial_loss": initial_loss,
+        }
+
     with _progress(cfg.progress, label) as bar, _matmul_precision(device, cfg.tf32):
-        task = bar.add_task(label, total=cfg.steps, status="")
+        task = bar.add_task(label, total=cfg.steps, completed=first - 1, status="")
         segment_start = time.perf_counter()
-        for step in range(1, cfg.steps + 1):
+        for step in range(first, cfg.steps + 1):
             batch = signal.sample(cfg.batch_size, generator)
             loss = signal.loss(field, batch)
             optimizer.zero_grad(set_to_none=True)
@@ -188,7 +234,8 @@ def fit(
                 initial_loss = float(loss.detach())  # one sync: the reference of the divergence rule
             last = step == cfg.steps
             evaluate, record = step % cfg.eval_every == 0 or last, step % cfg.rank_every == 0 or last
-            if not (evaluate or record):
+            save = checkpoint is not None and cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
+            if not (evaluate or record or save):
                 continue  # no sync: on a GPU the next step's launches queue behind this one's work
             _sync(device)
             train_seconds += time.perf_counter() - segment_start
@@ -211,6 +258,8 @@ def fit(
                 bar.update(task, status=f"loss {value:.3e}  {signal.primary_metric} {shown:.2f}")
             if record:
                 tracker.record(step, hidden())
+            if save and not last:
+                checkpoint(state(step))
             segment_start = time.perf_counter()
     assert prediction is not None
     wall = time.perf_counter() - wall_start

@@ -6,14 +6,17 @@ through ``fit_one``/``execute``, so outputs and tables look the same everywhere.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from rich.console import Console
 
 from muon_nerf.fit.checkpoint import make_field
+from muon_nerf.fit.errors import DivergedError
 from muon_nerf.fit.io import check_run_dir, default_run_name, staged_dir
 from muon_nerf.fit.loop import FitResult, fit
 from muon_nerf.fit.outputs import write_comparison, write_run
+from muon_nerf.fit.progress import Progress
 from muon_nerf.fit.report import comparison_table
 from muon_nerf.fit.signal import Signal
 from muon_nerf.fit.task import TaskConfig
@@ -27,19 +30,31 @@ def fit_one(
     cfg: TaskConfig,
     optimizer: OptimizerName,
     on_eval: Callable[[dict[str, float]], None] | None = None,
+    progress: Progress | None = None,
 ) -> FitResult:
-    """One fit of ``signal`` with ``optimizer``; the field is folded as its config says for it."""
+    """One fit of ``signal`` with ``optimizer``; the field is folded as its config says for it.
+    With ``progress``, the fit is checkpointed there and continues from its last checkpoint, and
+    a fit it already finished is returned as kept."""
     field_cfg = cfg.field.under(optimizer)
     field_ = make_field(field_cfg, signal.in_dim, signal.out_dim, cfg.fit.seed, cfg.fit.device)
+    if progress is not None and (kept := progress.finished(optimizer, field_)) is not None:
+        return kept
     opt = cfg.optim.build(field_, optimizer)
     if cfg.print_split:
         Console().print(
             f"[bold]{optimizer}[/] parameter split\n"
             f"{format_split(field_, optimizer, cfg.optim.muon_first_layer)}"
         )
-    result = fit(signal, field_, opt, cfg.fit, label=f"{signal.task}/{optimizer}", on_eval=on_eval)
+    save, start = None, None
+    if progress is not None:
+        start = progress.checkpoint(optimizer)
+        save = functools.partial(progress.save_checkpoint, optimizer)
+    label = f"{signal.task}/{optimizer}"
+    result = fit(signal, field_, opt, cfg.fit, label=label, on_eval=on_eval, checkpoint=save, start=start)
     result.extra["num_params"] = sum(p.numel() for p in field_.parameters())
     result.extra["omega_folded"] = field_cfg.fold_frequency() is not None
+    if progress is not None:
+        progress.save_finished(optimizer, result)
     return result
 
 
@@ -51,24 +66,77 @@ def check_optimizers(signal: Signal, cfg: TaskConfig, names: tuple[OptimizerName
         cfg.optim.param_groups(field_, name)
 
 
+def _kept_message(progress: Progress, command: str) -> str:
+    """Where an unfinished run was kept, and how to finish it."""
+    parts = []
+    for name in progress.optimizers:
+        if progress.finished_path(name).is_file():
+            parts.append(f"{name} finished")
+        elif (step := progress.checkpoint_step(name)) is not None:
+            parts.append(f"{name} checkpointed at step {step}")
+    folder = progress.folder
+    return f"kept {folder} ({', '.join(parts)}); finish it with: {command} --resume {folder}"
+
+
 def execute(
-    cfg: TaskConfig, signal: Signal | None = None, console: Console | None = None
+    cfg: TaskConfig,
+    signal: Signal | None = None,
+    console: Console | None = None,
+    progress: Progress | None = None,
+    command: str = "muon-fit",
 ) -> dict[str, FitResult]:
-    """Fit (or compare) and write ``outputs/<task>/<run>/`` atomically. Returns the results."""
+    """Fit (or compare) and write ``outputs/<task>/<run>/`` atomically. Returns the results.
+
+    While it fits, the run lives in ``<run>.incomplete/`` (checkpoints, finished halves); an
+    interrupt or failure keeps that folder when it holds progress and says how to finish it
+    (``command --resume FOLDER``, which passes ``progress``); a divergence with nothing finished
+    leaves nothing behind.
+    """
     console = console or Console()
     cfg.check()
     signal = (signal or cfg.signal()).to(cfg.fit.device)
     names = OPTIMIZERS if cfg.compare else (cfg.optim.optimizer,)
-    run_dir = cfg.output_dir / signal.task / (cfg.run_name or default_run_name("-".join(names)))
+    if progress is None:
+        run_dir = cfg.output_dir / signal.task / (cfg.run_name or default_run_name("-".join(names)))
+    else:
+        run_dir = progress.final
     check_run_dir(run_dir, cfg.overwrite)  # before any work: never lose a fit to an unwritable folder
     check_optimizers(signal, cfg, names)
+    if progress is None:
+        progress = Progress.create(run_dir, signal.task, cfg, names, cfg.overwrite)
+    else:
+        progress.claim()
+        console.print(f"resuming {progress.folder}")
     console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
-    results = {name: fit_one(signal, cfg, name) for name in names}
-    with staged_dir(run_dir, cfg.overwrite) as stage:
-        if cfg.compare:
-            write_comparison(stage, signal, cfg, results)
+    try:
+        results = {name: fit_one(signal, cfg, name, progress=progress) for name in names}
+        with staged_dir(run_dir, cfg.overwrite) as stage:
+            if cfg.compare:
+                write_comparison(stage, signal, cfg, results)
+            else:
+                write_run(stage, signal, cfg, names[0], results[names[0]])
+            progress.mark_written()
+    except DivergedError as err:
+        for name in names:  # a diverged fit's checkpoints are not worth resuming
+            progress.checkpoint_path(name).unlink(missing_ok=True)
+        if not progress.started():
+            progress.discard()
+            raise
+        progress.release()
+        raise DivergedError(f"{err}; {_kept_message(progress, command)}") from None
+    except KeyboardInterrupt as err:
+        if not progress.has_progress():
+            progress.discard()
+            raise type(err)("no checkpoint was reached: nothing was kept") from None
+        progress.release()
+        raise type(err)(_kept_message(progress, command)) from None
+    except BaseException:
+        if progress.has_progress():
+            progress.release()
         else:
-            write_run(stage, signal, cfg, names[0], results[names[0]])
+            progress.discard()
+        raise
+    progress.discard()
     console.print(comparison_table(signal, results))
     console.print(f"outputs: {run_dir}")
     return results

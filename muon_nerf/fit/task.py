@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from muon_nerf.fields import FieldConfig
 from muon_nerf.fit.loop import FitConfig
@@ -22,17 +23,28 @@ IMAGE_SCRIPT_MUON_LR = 0.1
 
 @dataclass
 class TaskConfig:
-    """Flags common to every fitting task (subclasses add the signal's own and set defaults)."""
+    """Flags common to every fitting task (subclasses add the signal's own and set defaults).
 
+    Every subclass redeclares ``data`` with its signal's config (``--image``, ``--audio``,
+    ``--mesh``…). It is declared first here because a redeclared dataclass field keeps its base
+    class's place in the field order, which is the order tyro lists flags in: so each task's own
+    flags come before the shared ``field``/``optim``/``fit`` ones in ``--help``, whatever the order
+    of the subclass's body. (``kw_only`` would not do it: it reorders ``__init__`` only.) No
+    attribute docstring on ``data``: it would replace each signal config's own docstring as the
+    description of its ``--help`` section.
+    """
+
+    data: Any = None
     field: FieldConfig = dataclasses.field(default_factory=FieldConfig)
     optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(muon_lr=IMAGE_SCRIPT_MUON_LR))
     fit: FitConfig = dataclasses.field(default_factory=FitConfig)
     compare: bool = False
     """Fit the same field with Adam and with Muon; print a table and write one figure."""
     output_dir: Path = Path("outputs")
+    """Folder that holds every run; a run is written to <output-dir>/<task>/<run-name>/."""
     run_name: str | None = None
-    """Folder name under outputs/<task>/; default: a timestamp. An existing run is never replaced
-    unless --overwrite is given."""
+    """Folder name under <output-dir>/<task>/; default: a timestamp.
+    An existing run is never replaced unless --overwrite is given."""
     overwrite: bool = False
     """Replace an existing run of the same --run-name (atomically, once the new run is complete)."""
     print_split: bool = False

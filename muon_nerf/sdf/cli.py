@@ -19,13 +19,13 @@ from rich.table import Table
 
 from muon_nerf.fields import MLPField
 from muon_nerf.fit.checkpoint import load_field as load_run_field
-from muon_nerf.fit.cli import cli, parse_task
+from muon_nerf.fit.cli import cli, parse_run, parse_task
 from muon_nerf.fit.errors import InputError, run_cli
-from muon_nerf.fit.io import atomic_write_bytes, write_json
+from muon_nerf.fit.io import json_bytes, write_files, write_json
 from muon_nerf.fit.loop import check_device
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.run import execute
-from muon_nerf.sdf.extract import extract, write_mesh
+from muon_nerf.sdf.extract import extract, mesh_files
 from muon_nerf.sdf.mesh import Normalization, load_mesh
 from muon_nerf.sdf.metrics import EMPTY_SURFACE, MetricConfig, compare_meshes, warn_empty_mesh
 from muon_nerf.sdf.render import render
@@ -77,15 +77,15 @@ class EvalConfig:
     """Also write the metrics to this JSON file."""
 
 
+FIT_DESCRIPTION = (
+    "Fit an SDF to --mesh. --profile {cpu,paper} picks the defaults (cpu); "
+    "--preset FILE starts from a muon-sweep preset."
+)
+
+
 def parse_fit(args: list[str]) -> SdfTask:
-    return parse_task(
-        "sdf",
-        SdfTask,
-        list(args),
-        prog="muon-sdf fit",
-        description="Fit an SDF to --mesh. --profile {cpu,paper} picks the defaults (cpu); "
-        "--preset FILE starts from a muon-sweep preset.",
-    )
+    """``muon-sdf fit``'s config (``--resume`` is ``main``'s)."""
+    return parse_task("sdf", SdfTask, list(args), prog="muon-sdf fit", description=FIT_DESCRIPTION)
 
 
 def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
@@ -122,14 +122,14 @@ def load_field(folder: Path, device: str) -> tuple[MLPField, Normalization, dict
 def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
     cfg.check()
     limit = None if cfg.max_memory_gb is None else int(cfg.max_memory_gb * 2**30)
-    results = {}
+    results, files = {}, {}
     for name, folder in field_dirs(cfg.run).items():
         field, norm, meta = load_field(folder, cfg.device)
         ex = extract(field, cfg.resolution, cfg.chunk, limit)
         mesh = norm.mesh_to_input(ex.mesh)
         stem = folder / f"mesh_{cfg.resolution}"
-        write_mesh(mesh, stem)
-        atomic_write_bytes(folder / f"render_{cfg.resolution}.png", png_bytes(render(ex.mesh)))
+        files.update(mesh_files(mesh, stem))
+        files[folder / f"render_{cfg.resolution}.png"] = png_bytes(render(ex.mesh))
         summary = ex.summary()
         if len(ex.mesh.faces) == 0:
             warn_empty_mesh(f"{name}: the mesh extracted at {cfg.resolution}³")
@@ -144,9 +144,11 @@ def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
                 meta.get("margin", 0.1),
                 cfg.ray_votes,
             )
-        write_json(folder / f"extract_{cfg.resolution}.json", summary)
-        console.print(f"{name}: {stem}.ply / .obj")
+        files[folder / f"extract_{cfg.resolution}.json"] = json_bytes(summary)
         results[name] = summary
+    write_files(files)  # all or nothing, once every field is extracted and scored
+    for name, folder in field_dirs(cfg.run).items():
+        console.print(f"{name}: {folder / f'mesh_{cfg.resolution}'}.ply / .obj")
     rows = {
         n: {k: v for k, v in r.items() if k != "metrics"} | r.get("metrics", {}) for n, r in results.items()
     }
@@ -178,7 +180,8 @@ def main(command: str, args: list[str] | None = None) -> object:
 
     def body() -> object:
         if command == "fit":
-            return execute(parse_fit(args), console=console)
+            cfg, progress = parse_run("sdf", SdfTask, list(args), "muon-sdf fit", FIT_DESCRIPTION)
+            return execute(cfg, console=console, progress=progress, command="muon-sdf fit")
         if command == "extract":
             cfg = cli(ExtractConfig, args, "muon-sdf extract")
             return run_extract(cfg, console)

@@ -20,7 +20,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes
+from muon_nerf.fit.io import write_files
 
 SdfFn = Callable[[Float[Tensor, "n 3"]], Float[Tensor, "n 1"]]
 
@@ -105,15 +105,20 @@ def field_fn(field: nn.Module) -> SdfFn:
     return lambda coords: field(coords)
 
 
-def write_mesh(mesh: trimesh.Trimesh, path_stem: Path) -> list[Path]:
-    """``<stem>.ply`` (binary) and ``<stem>.obj``, each written atomically."""
-    paths = []
+def mesh_files(mesh: trimesh.Trimesh, path_stem: Path) -> dict[Path, bytes]:
+    """The bytes of ``<stem>.ply`` (binary) and ``<stem>.obj``."""
+    files = {}
     for suffix in (".ply", ".obj"):
         data = mesh.export(file_type=suffix[1:])
-        path = Path(f"{path_stem}{suffix}")
-        atomic_write_bytes(path, data if isinstance(data, bytes) else data.encode())
-        paths.append(path)
-    return paths
+        files[Path(f"{path_stem}{suffix}")] = data if isinstance(data, bytes) else data.encode()
+    return files
+
+
+def write_mesh(mesh: trimesh.Trimesh, path_stem: Path) -> list[Path]:
+    """``<stem>.ply`` and ``<stem>.obj``, both or neither."""
+    files = mesh_files(mesh, path_stem)
+    write_files(files)
+    return list(files)
 
 
 def peak_rss_reset() -> bool:

@@ -24,7 +24,7 @@ class SampleConfig:
     num_surface: int = 100_000
     """Area-weighted points on the surface (signed distance 0)."""
     num_near: int = 200_000
-    """Surface points moved by a Gaussian offset, half at each scale of ``near_sigmas``."""
+    """Surface points moved by a Gaussian offset, half at each scale of --near-sigmas."""
     num_uniform: int = 50_000
     """Uniform points in the box [-1, 1]³."""
     near_sigmas: tuple[float, float] = (0.01, 0.05)

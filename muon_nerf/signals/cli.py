@@ -1,14 +1,14 @@
 """``muon-fit <task>``: one tyro CLI over the 2D tasks (image, audio, CT, SISR) of the task registry.
 
 ``--preset FILE`` (written by ``muon-sweep``) or ``--profile NAME`` replace the defaults; flags
-given with them still win (``muon_nerf.fit.cli``).
+given with them still win (``muon_nerf.fit.cli``). ``--resume FOLDER`` finishes an interrupted run.
 """
 
 from __future__ import annotations
 
 import sys
 
-from muon_nerf.fit.cli import parse_task
+from muon_nerf.fit.cli import parse_run, parse_task
 from muon_nerf.fit.errors import dispatch_task, run_cli
 from muon_nerf.fit.run import execute
 from muon_nerf.fit.task import TaskConfig
@@ -16,13 +16,22 @@ from muon_nerf.tasks import FIT_TASKS, task_config
 
 
 def parse(task: str, args: list[str] | None = None) -> TaskConfig:
-    """Parse one task's flags (what ``scripts/fit_<task>.py`` uses)."""
+    """Parse one task's flags (``--resume`` is ``main``'s)."""
     args = sys.argv[1:] if args is None else list(args)
     return parse_task(task, task_config(task), args, prog=f"muon-fit {task}")
 
 
 def main(task: str, args: list[str] | None = None) -> None:
-    run_cli(lambda: execute(parse(task, args)))
+    """``muon-fit TASK [FLAGS]`` (what ``scripts/fit_<task>.py`` runs)."""
+
+    def body() -> None:
+        prog = f"muon-fit {task}"
+        args_ = sys.argv[1:] if args is None else list(args)
+        description = f"{prog}: fit an INR to the {task} signal."
+        cfg, progress = parse_run(task, task_config(task), args_, prog, description)
+        execute(cfg, progress=progress, command=prog)
+
+    run_cli(body)
 
 
 def entrypoint() -> None:

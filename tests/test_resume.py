@@ -1,0 +1,232 @@
+"""Interrupts and resume (issue 12): a fit interrupted at any point keeps its checkpoints in
+``<run>.incomplete/`` and says how to finish it; ``--resume`` finishes it with the same final
+numbers as an uninterrupted run; a comparison keeps its finished half; staging folders and
+empty leftovers of killed processes are cleaned up by the next run. Tiny inputs only."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from muon_nerf.fit.progress import Progress
+from muon_nerf.signals.cli import main as fit_main
+from tests.conftest import make_test_image
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAGS = [
+    "--width",
+    "8",
+    "--eval-every",
+    "10",
+    "--rank-every",
+    "10",
+    "--checkpoint-every",
+    "10",
+    "--no-progress",
+]
+
+
+@pytest.fixture
+def png(tmp_path):
+    path = tmp_path / "tiny.png"
+    Image.fromarray((make_test_image(12, 12) * 255 + 0.5).astype(np.uint8)).save(path)
+    return path
+
+
+def metrics(run: Path) -> dict[str, dict]:
+    if (run / "comparison.json").is_file():
+        return {
+            k: v["metrics"] for k, v in json.loads((run / "comparison.json").read_text())["results"].items()
+        }
+    return {"single": json.loads((run / "metrics.json").read_text())["metrics"]}
+
+
+def interrupt_after_checkpoints(
+    monkeypatch, count: int, exc: type[BaseException] = KeyboardInterrupt
+) -> None:
+    """Raise ``exc`` right after the ``count``-th checkpoint is saved (as Ctrl-C would land)."""
+    saved = Progress.save_checkpoint
+    calls = {"n": 0}
+
+    def save(self, optimizer, state):
+        saved(self, optimizer, state)
+        calls["n"] += 1
+        if calls["n"] == count:
+            raise exc()
+
+    monkeypatch.setattr(Progress, "save_checkpoint", save)
+
+
+def test_an_interrupted_comparison_resumes_to_the_uninterrupted_result(png, tmp_path, capsys, monkeypatch):
+    out = ["--output-dir", str(tmp_path / "out")]
+    args = ["--image", str(png), *FLAGS, "--steps", "60", "--compare", *out]
+    fit_main("image", [*args, "--run-name", "straight"])
+    capsys.readouterr()
+
+    interrupt_after_checkpoints(monkeypatch, 8)  # adam: steps 10…50 (5), muon: 10, 20, 30
+    with pytest.raises(SystemExit) as stop:
+        fit_main("image", [*args, "--run-name", "cut"])
+    assert stop.value.code == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("interrupted: kept ")
+    folder = tmp_path / "out/image/cut.incomplete"
+    assert "adam finished, muon checkpointed at step 30" in err and f"--resume {folder}" in err
+    assert not (tmp_path / "out/image/cut").exists()
+    assert sorted(p.name for p in (folder / "finished").iterdir()) == ["adam.pt"]
+    monkeypatch.undo()
+
+    fit_main("image", ["--resume", str(folder)])
+    assert not folder.exists()
+    straight, resumed = metrics(tmp_path / "out/image/straight"), metrics(tmp_path / "out/image/cut")
+    for name in ("adam", "muon"):
+        assert resumed[name]["psnr"] == pytest.approx(straight[name]["psnr"], abs=1e-6)
+    saved = json.loads((tmp_path / "out/image/cut/muon/metrics.json").read_text())
+    assert [row["step"] for row in saved["history"]] == [10, 20, 30, 40, 50, 60]  # the curve continues
+    assert sorted(p.name for p in (tmp_path / "out/image").iterdir()) == ["cut", "straight"]
+
+
+def test_a_diverged_half_keeps_the_finished_one_and_resume_may_lower_the_muon_lr(png, tmp_path, capsys):
+    args = ["--image", str(png), *FLAGS, "--steps", "30", "--compare", "--output-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as stop:
+        fit_main("image", [*args, "--run-name", "r", "--muon-lr", "1e6"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    folder = tmp_path / "image/r.incomplete"
+    assert err.startswith("error: image/muon:") and "(adam finished)" in err and err.count("\n") == 1
+    assert not (folder / "checkpoints/muon.pt").exists()  # a diverged fit is not worth resuming
+
+    with pytest.raises(SystemExit):  # the finished Adam half used --lr: it cannot change now
+        fit_main("image", ["--resume", str(folder), "--lr", "0.01"])
+    assert "cannot change optim.lr" in capsys.readouterr().err
+    fit_main("image", ["--resume", str(folder), "--muon-lr", "0.02"])
+    result = metrics(tmp_path / "image/r")
+    assert result["muon"]["psnr"] > 0 and not folder.exists()
+
+
+def test_nothing_is_kept_before_the_first_checkpoint_and_a_divergence_leaves_nothing(png, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        fit_main(
+            "image",
+            ["--image", str(png), *FLAGS, "--steps", "5", "--lr", "1e9", "--output-dir", str(tmp_path)],
+        )
+    assert stop.value.code == 2 and "lower --lr" in capsys.readouterr().err
+    assert list((tmp_path / "image").iterdir()) == []
+
+
+def test_resume_refuses_what_cannot_be_resumed(png, tmp_path, capsys, monkeypatch):
+    def refused(*args: str) -> str:
+        with pytest.raises(SystemExit) as stop:
+            fit_main("image", list(args))
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        return err
+
+    assert "no unfinished run" in refused("--resume", str(tmp_path / "nothing"))
+    interrupt_after_checkpoints(monkeypatch, 1)
+    with pytest.raises(SystemExit):
+        fit_main(
+            "image",
+            ["--image", str(png), *FLAGS, "--steps", "40", "--output-dir", str(tmp_path), "--run-name", "r"],
+        )
+    monkeypatch.undo()
+    capsys.readouterr()
+    folder = tmp_path / "image/r.incomplete"
+    assert "cannot change fit.steps" in refused("--resume", str(folder), "--steps", "50")
+    assert "drop --preset/--profile" in refused("--resume", str(folder), "--profile", "cpu")
+    assert "cannot change run_name" in refused("--resume", str(folder), "--run-name", "other")
+    # a second run under the same name must not silently start over
+    again = refused(
+        "--image", str(png), *FLAGS, "--steps", "40", "--output-dir", str(tmp_path), "--run-name", "r"
+    )
+    assert "--resume" in again and folder.is_dir()
+    (folder / "checkpoints/muon.pt").write_bytes(b"garbage")
+    assert "corrupted or truncated" in refused("--resume", str(folder))
+    fit_main(
+        "image",
+        [
+            "--image",
+            str(png),
+            *FLAGS,
+            "--steps",
+            "20",
+            "--output-dir",
+            str(tmp_path),
+            "--run-name",
+            "r",
+            "--overwrite",
+        ],
+    )
+    assert (tmp_path / "image/r/metrics.json").is_file() and not folder.exists()
+
+
+def test_leftovers_of_killed_processes_are_removed_by_the_next_run(png, tmp_path):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)
+    stage = tmp_path / "image" / f".old.{pid}.abc123.partial"
+    stage.mkdir(parents=True)
+    (stage / "metrics.json").write_text("{")
+    empty = tmp_path / "image" / "gone.incomplete"
+    (empty / "checkpoints").mkdir(parents=True)
+    record = {"format": "muon-nerf-progress/1", "task": "image", "optimizers": ["adam"], "config": {}}
+    (empty / "progress.json").write_text(
+        json.dumps({**record, "owner": {"pid": pid, "host": os.uname().nodename}})
+    )
+    mine = tmp_path / "image" / "mine.partial"  # not a staging folder's name: never touched
+    mine.mkdir()
+    fit_main(
+        "image",
+        ["--image", str(png), *FLAGS, "--steps", "10", "--output-dir", str(tmp_path), "--run-name", "new"],
+    )
+    assert sorted(p.name for p in (tmp_path / "image").iterdir()) == ["mine.partial", "new"]
+
+
+@pytest.mark.parametrize(
+    "sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_a_real_signal_during_training_ends_with_one_line_and_a_resumable_run(png, tmp_path, sig, code, word):
+    """The real thing, in a subprocess: the signal arrives once a checkpoint exists."""
+    folder = tmp_path / "image/r.incomplete"
+    cmd = [sys.executable, "-c", "from muon_nerf.signals.cli import entrypoint; entrypoint()", "image"]
+    args = [
+        "--image",
+        str(png),
+        *FLAGS,
+        "--steps",
+        "100000",
+        "--output-dir",
+        str(tmp_path),
+        "--run-name",
+        "r",
+    ]
+    proc = subprocess.Popen(
+        [*cmd, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while (
+            not (folder / "checkpoints/muon.pt").exists()
+            and proc.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"{word}: kept {folder} (muon checkpointed at step ") and "Traceback" not in err
+    assert not any(p.name.endswith(".partial") for p in (tmp_path / "image").iterdir())
+    assert Progress.open(folder).checkpoint_step("muon") % 10 == 0
