@@ -41,19 +41,22 @@ ADAM_LR = 1e-3
 
 @dataclass
 class MuonConfig:
-    """Muon's hyperparameters besides the learning rate: ``torch.optim.Muon``'s defaults, except
+    """Muon's hyperparameters besides the learning rate: torch.optim.Muon's defaults, except
     weight decay 0 (the paper's setting; torch defaults to 0.1). Declared once, nested by every
     front end."""
 
     momentum: float = 0.95
+    """Momentum β in [0, 1): Muon orthogonalizes the running average buf ← β·buf + (1 - β)·grad."""
     nesterov: bool = True
+    """Nesterov momentum: orthogonalize the gradient blended with the buffer rather than the buffer."""
     ns_steps: int = 5
     """Quintic Newton–Schulz iterations."""
     ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
-    """(a, b, c) of ``a X + b (X Xᵀ) X + c (X Xᵀ)² X``, chosen to maximize the slope at zero."""
+    """(a, b, c) of the step X ← aX + b(XXᵀ)X + c(XXᵀ)²X, chosen to maximize the slope at zero."""
     ns_eps: float = 1e-7
     """Floor of the Frobenius norm that normalizes the update before Newton–Schulz."""
     muon_weight_decay: float = 0.0
+    """Decoupled weight decay of Muon's matrices: each step scales them by 1 - lr × this (paper: 0)."""
     adjust_lr: AdjustLr = "original"
     """original: lr·√max(1, rows/cols); match_rms_adamw: lr·0.2·√max(rows, cols)."""
 
@@ -283,9 +286,11 @@ def split_by_role(
 
 @dataclass
 class OptimConfig:
-    """The paper's optimizer flags (``--optimizer``, ``--lr``, ``--muon-lr``) and Muon's settings."""
+    """The paper's optimizer flags (--optimizer, --lr, --muon-lr) and Muon's settings."""
 
     optimizer: OptimizerName = "muon"
+    """adam: every parameter trains with Adam (the baseline).
+    muon: the hidden-layer weight matrices train with Muon, everything else with Adam."""
     lr: float = ADAM_LR
     """Adam learning rate (all parameters with adam; first/last layers and biases with muon)."""
     muon_lr: float = MUON_LR
@@ -298,8 +303,8 @@ class OptimConfig:
     encoding_eps: float = 1e-15
     """Adam eps of a trainable encoding's parameters (instant-ngp's 1e-15: their gradients are sparse)."""
     muon_compile: CompileMode | None = None
-    """GPU: run the batched Newton–Schulz chain through torch.compile; ``reduce-overhead`` replays
-    it as a CUDA graph. Costs a compile at start-up; off by default."""
+    """GPU: run the batched Newton–Schulz chain through torch.compile in this mode; None = off.
+    A compile at start-up; reduce-overhead also replays the chain as a CUDA graph."""
 
     def check(self) -> None:
         """Refuse bad values with a one-line message (called before any work starts)."""

@@ -65,7 +65,7 @@ class GaussianFourierFeatures(nn.Module):
 
 @dataclass
 class PositionalEncodingConfig:
-    """NeRF positional encoding (``relu_pe``)."""
+    """NeRF positional encoding (--arch relu_pe)."""
 
     pe_frequencies: int = 10
     """Octaves L: frequencies 2^0 π … 2^(L-1) π per coordinate."""
@@ -78,7 +78,7 @@ class PositionalEncodingConfig:
 
 @dataclass
 class FourierFeaturesConfig:
-    """Gaussian random Fourier features (``relu_ff``)."""
+    """Gaussian random Fourier features (--arch relu_ff)."""
 
     ff_features: int = 256
     """Rows of B: the encoding has 2 × this many outputs."""

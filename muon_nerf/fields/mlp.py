@@ -60,6 +60,7 @@ class FieldConfig:
     num_layers: int = 5
     """All linear layers: first + (num_layers-2) hidden + last."""
     width: int = 300
+    """Neurons per hidden layer: the hidden weight matrices, which Muon trains, are width × width."""
     encoding: EncodingConfig = field(default_factory=EncodingConfig)
     activation: ActivationConfig = field(default_factory=ActivationConfig)
     init: InitConfig = field(default_factory=InitConfig)

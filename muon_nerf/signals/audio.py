@@ -85,6 +85,8 @@ def spectrogram_db(wave: Tensor, reference: float) -> np.ndarray:
 
 @dataclass
 class AudioConfig:
+    """The waveform to fit."""
+
     audio: Path | None = None
     """WAV/FLAC/OGG… (anything soundfile reads); stereo is averaged to mono."""
     coordinate_scale: float = 100.0
@@ -185,7 +187,7 @@ class AudioSignal(Signal):
 
 @dataclass
 class AudioTask(TaskConfig):
-    """Fit a waveform (``muon-fit audio --audio PATH``). Defaults: the paper's audio setting."""
+    """Fit a waveform (give it with --audio PATH). Defaults: the paper's audio setting."""
 
     data: AudioConfig = dataclasses.field(default_factory=AudioConfig)
     field: FieldConfig = dataclasses.field(
@@ -194,8 +196,8 @@ class AudioTask(TaskConfig):
         )
     )
     optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(lr=1e-4, muon_lr=1e-3))
-    """The paper's audio Muon lr 1e-3 is tuned for SIREN's usual (unfolded) weights: with ω0 folded
-    the same step would be 30× smaller (``--fold-omega`` with ``--muon-lr 0.03`` is equivalent)."""
+    """Optimizer flags, with the paper's audio lrs, tuned for SIREN's usual (unfolded) weights.
+    So --fold-omega is off here: folded, Muon's step is ω0 = 30 times smaller (use --muon-lr 0.03)."""
     fit: FitConfig = dataclasses.field(
         default_factory=lambda: FitConfig(steps=5000, scheduler="cosine", eta_min=0.0)
     )

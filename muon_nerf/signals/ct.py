@@ -42,6 +42,8 @@ def _rgb(gray: np.ndarray) -> np.ndarray:
 
 @dataclass
 class CTConfig:
+    """The slice to reconstruct and how its sinogram is measured."""
+
     image: Path | None = None
     """Ground-truth slice (8/16-bit grayscale; colour is converted to luma); default: skimage's
     400×400 Shepp–Logan phantom."""
@@ -50,12 +52,13 @@ class CTConfig:
     projections: int = 100
     """Number of projection angles, uniform over [0°, 180°)."""
     noise: bool = False
-    """Add WIRE's measurement noise: Poisson photon counts (``--tau``) + Gaussian readout."""
+    """Add WIRE's noise to the sinogram: Poisson photon counts (--tau) plus Gaussian readout."""
     tau: float = 30.0
     """Photon count scale of the Poisson noise (WIRE: 30)."""
     readout_sigma: float = 2.0
     """Std of the Gaussian readout noise, in photon counts (WIRE: 2)."""
     noise_seed: int = 0
+    """Seed of the measurement noise drawn with --noise (separate from --seed, which seeds the fit)."""
 
 
 class CTSignal(ImageSignal):
@@ -135,7 +138,7 @@ class CTSignal(ImageSignal):
 
 @dataclass
 class CTTask(TaskConfig):
-    """CT reconstruction from a sinogram (``muon-fit ct``). Defaults: the paper's CT setting."""
+    """CT reconstruction: fit a slice from its sinogram. Defaults: the paper's CT setting."""
 
     data: CTConfig = dataclasses.field(default_factory=CTConfig)
     field: FieldConfig = dataclasses.field(

@@ -121,11 +121,14 @@ def error_panel(pred: np.ndarray, target: np.ndarray, gain: float = 5.0) -> Pane
 
 @dataclass
 class ImageConfig:
+    """The image to fit."""
+
     image: Path | None = None
     """PNG/JPEG/… to fit; default: the bundled 96×64 Kodak kodim01."""
     downscale: int = 1
     """Integer box-downscale factor for CPU-sized runs."""
     grayscale: bool = False
+    """Fit one gray channel instead of RGB (the image is converted to gray when read)."""
 
 
 class ImageSignal(Signal):
@@ -182,7 +185,7 @@ class ImageSignal(Signal):
 
 @dataclass
 class ImageTask(TaskConfig):
-    """Fit an image (``muon-fit image``). Defaults: the paper's image script."""
+    """Fit an image with a coordinate MLP. Defaults: the paper's image script."""
 
     data: ImageConfig = dataclasses.field(default_factory=ImageConfig)
 

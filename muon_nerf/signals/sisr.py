@@ -47,6 +47,8 @@ def bicubic_resize(image: Float[Tensor, "h w c"], size: tuple[int, int]) -> Floa
 
 @dataclass
 class SISRConfig(ImageConfig):
+    """The high-resolution image and the super-resolution factor."""
+
     scale: int = 4
     """Super-resolution factor: the field sees the image downsampled ×scale."""
 
@@ -119,7 +121,8 @@ class SISRSignal(ImageSignal):
 
 @dataclass
 class SISRTask(TaskConfig):
-    """×s super-resolution of one image (``muon-fit sisr``). Defaults: the paper's SISR setting."""
+    """Single-image super-resolution: the field is trained on the image downsampled ×--scale and
+    scored at full resolution. Defaults: the paper's SISR setting."""
 
     data: SISRConfig = dataclasses.field(default_factory=SISRConfig)
     field: FieldConfig = dataclasses.field(

@@ -15,11 +15,12 @@ OptimizerName = Literal["adam", "muon"]
 
 @dataclass
 class SweepConfig:
-    """Sweep flags (task flags such as ``--arch`` or ``--steps`` apply to every trial)."""
+    """Sweep flags (task flags such as --arch or --steps apply to every trial)."""
 
     optimizers: tuple[OptimizerName, ...] = ("adam", "muon")
     """Adam sweeps --lr only; Muon sweeps --lr (its Adam part) × --muon-lr."""
     search: Literal["grid", "random"] = "grid"
+    """grid: --grid points, log-spaced over the ranges; random: --random-trials log-uniform points."""
     grid: str = "3x3"
     """NxM: N values of --lr × M values of --muon-lr, log-spaced over the ranges (N alone: M = N)."""
     random_trials: int = 8
