@@ -18,6 +18,7 @@ pytest.importorskip("nerfstudio", reason="the nerfstudio plugin needs the [nerf]
 import torch  # noqa: E402
 import tyro  # noqa: E402
 from nerfstudio.cameras.rays import RayBundle  # noqa: E402
+from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig  # noqa: E402
 from nerfstudio.data.scene_box import SceneBox  # noqa: E402
 from nerfstudio.engine.optimizers import Optimizers  # noqa: E402
 from nerfstudio.engine.schedulers import (  # noqa: E402
@@ -27,13 +28,21 @@ from nerfstudio.engine.schedulers import (  # noqa: E402
 from nerfstudio.engine.trainer import TrainerConfig  # noqa: E402
 from nerfstudio.plugins.registry import discover_methods  # noqa: E402
 
+from muon_nerf import method_configs  # noqa: E402
 from muon_nerf.fields import Arch, FieldConfig  # noqa: E402
 from muon_nerf.fields.activations import ActivationConfig  # noqa: E402
 from muon_nerf.fields.encodings import EncodingConfig  # noqa: E402
 from muon_nerf.fields.fold import OmegaFoldedLinear  # noqa: E402
 from muon_nerf.fields.hashgrid import HashGridConfig  # noqa: E402
+from muon_nerf.fit.errors import InputError  # noqa: E402
 from muon_nerf.method_configs import muon_nerf_adam_method, muon_nerf_method  # noqa: E402
-from muon_nerf.nerf.config import MuonNeRFModelConfig, position_mlp  # noqa: E402
+from muon_nerf.nerf.config import (  # noqa: E402
+    MuonNeRFModelConfig,
+    MuonNeRFTrainerConfig,
+    check_data,
+    position_mlp,
+)
+from muon_nerf.nerf.data import write_sphere_scene  # noqa: E402
 from muon_nerf.nerf.field import MuonNeRFField  # noqa: E402
 from muon_nerf.nerf.lpips import cached_lpips  # noqa: E402
 from muon_nerf.nerf.model import MuonNeRFModel  # noqa: E402
@@ -328,3 +337,104 @@ def test_lpips_is_absent_when_weights_are_not_cached(tmp_path, monkeypatch):
     assert module is None
     assert str(tmp_path) in reason and "not cached" in reason
     assert not any(tmp_path.rglob("*.pth"))  # nothing was downloaded
+
+
+METHODS = {
+    spec.config.method_name: spec
+    for spec in vars(method_configs).values()
+    if isinstance(spec, method_configs.MethodSpecification)
+}
+
+
+def _datamanager(data: Path | None, blender: bool = False, parser_data: Path | None = None):
+    datamanager = copy.deepcopy(muon_nerf_method.config.pipeline.datamanager)
+    if blender:
+        datamanager.dataparser = BlenderDataParserConfig()
+    if parser_data is not None:
+        datamanager.dataparser.data = parser_data
+    datamanager.data = data
+    return datamanager
+
+
+def test_check_data_names_what_is_missing(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "scene.json").write_text("{}")
+    blender_only = tmp_path / "blender_only"
+    blender_only.mkdir()
+    (blender_only / "transforms_train.json").write_text("{}")  # no transforms_val.json
+    scene = write_sphere_scene(tmp_path / "sphere", size=8, views={"train": 1, "val": 1, "test": 1})
+    cases = {
+        # (data, blender-data?) -> the one-line reason
+        (tmp_path / "missing", False): f"data path {tmp_path / 'missing'} does not exist",
+        (tmp_path / "missing", True): f"data path {tmp_path / 'missing'} does not exist",
+        (tmp_path / "afile", False): f"data path {tmp_path / 'afile'} is neither a folder nor a .json file",
+        (tmp_path / "afile", True): f"data path {tmp_path / 'afile'} is not a folder: blender-data reads",
+        (tmp_path / "empty", False): f"{tmp_path / 'empty' / 'transforms.json'} not found",
+        (tmp_path / "empty", True): f"{tmp_path / 'empty' / 'transforms_train.json'} not found",
+        (blender_only, True): f"{blender_only / 'transforms_val.json'} not found",
+        (blender_only, False): "a Blender-format scene? put the blender-data subcommand after the flags",
+        (scene, False): "a Blender-format scene?",
+    }
+    for (data, blender), reason in cases.items():
+        with pytest.raises(InputError) as err:
+            check_data(_datamanager(data, blender))
+        assert reason in str(err.value) and "\n" not in str(err.value), (data, blender, err.value)
+    check_data(_datamanager(scene, blender=True))  # a Blender scene under blender-data
+    check_data(_datamanager(tmp_path / "scene.json"))  # nerfstudio-data takes a transforms file
+    # without --data, the dataparser's own path is the one checked
+    with pytest.raises(InputError, match="does not exist"):
+        check_data(_datamanager(None, blender=True, parser_data=tmp_path / "nowhere"))
+    check_data(_datamanager(None, blender=True, parser_data=scene))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_checks_its_data_before_ns_train_writes(name, tmp_path, capsys, monkeypatch):
+    """ns-train calls ``print_to_terminal()`` just before ``save_config()``: on every registered
+    method a bad path ends there, with one line and exit status 2, before anything is written."""
+    assert not METHODS[name].description.startswith("unavailable"), METHODS[name].description
+    config = copy.deepcopy(METHODS[name].config)
+    assert isinstance(config, MuonNeRFTrainerConfig)
+    monkeypatch.chdir(tmp_path)
+    config.pipeline.datamanager.data = tmp_path / "missing"
+    config.set_timestamp()
+    with pytest.raises(SystemExit) as exit_info:
+        config.print_to_terminal()
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert err == f"error: data path {tmp_path / 'missing'} does not exist\n" and out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "method, args, reason",
+    [
+        ("muon-nerf", ["--data", "{missing}"], "data path {missing} does not exist"),
+        (
+            "muon-nerf-siren-adam",
+            ["--data", "{empty}", "blender-data"],
+            "{empty}/transforms_train.json not found",
+        ),
+    ],
+)
+def test_ns_train_with_bad_data_fails_in_one_line_and_writes_nothing(method, args, reason, tmp_path):
+    """The real command: exit status 2, the last stderr line is ``error: …`` naming the path, no
+    traceback, and nothing (no ``outputs/``) in the working directory."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (tmp_path / "empty").mkdir()
+    paths = {"missing": tmp_path / "missing", "empty": tmp_path / "empty"}
+    out = subprocess.run(
+        [str(BIN / "ns-train"), method, *[a.format(**paths) for a in args]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert lines and lines[-1].startswith("error: "), out.stderr[-3000:]
+    assert reason.format(**paths) in lines[-1], lines[-1]
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert list(cwd.iterdir()) == []
+    assert sorted(tmp_path.iterdir()) == sorted([cwd, tmp_path / "empty"])
