@@ -6,6 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +30,7 @@ from muon_nerf.sweep.report import TrialRecord, best_trials, heatmap, trial_tabl
 from muon_nerf.sweep.trial import metric_mode, run_trial, trial_config
 from tests.conftest import make_test_image
 
+ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--width", "16", "--num-layers", "3", "--steps", "30", "--eval-every", "10", "--rank-every", "10"]
 
 
@@ -245,3 +253,42 @@ def test_sdf_sweep_preset_runs_with_muon_sdf_fit(ray_runtime, tmp_path):
     assert results["muon"].metrics["chamfer_l1_x1e3"] == pytest.approx(best.value, rel=1e-3)
     for name in ("mesh.ply", "field.pt", "normalization.json"):
         assert (tmp_path / "fit" / "sdf" / "p" / name).is_file()
+
+
+@pytest.mark.parametrize(
+    "sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_signal_during_a_sweep_ends_with_one_line_and_writes_nothing(png, tmp_path, sig, code, word):
+    """Tune's own Ctrl-C handler would end the run as if it had succeeded, and Ray's SIGTERM
+    handler dumps a stack: both are ours again. The signal lands once the trials are starting."""
+    pytest.importorskip("ray.tune")
+    cmd = [sys.executable, "-c", "from muon_nerf.sweep.cli import entrypoint; entrypoint()", "image"]
+    args = ["--image", str(png), "--width", "8", "--steps", "100000", "--grid", "1", "--num-cpus", "1"]
+    proc = subprocess.Popen(
+        [*cmd, *args, "--output-dir", str(tmp_path / "out")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 180
+        while (
+            not any("trials of" in line for line in lines)
+            and proc.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        time.sleep(5)  # into ray.init() or tuner.fit(): either way the signal is ours
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    last = [line for line in err.splitlines() if line.strip()][-1]
+    assert last == f"{word}: the sweep stopped before its trials finished: nothing was written"
+    assert "Traceback" not in err and not (tmp_path / "out").exists()

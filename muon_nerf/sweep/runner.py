@@ -12,6 +12,8 @@ import logging
 import math
 import os
 import shutil
+import signal
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from ray.tune.schedulers import ASHAScheduler
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from muon_nerf.fit.errors import InputError, Terminated
 from muon_nerf.fit.hardware import hardware
 from muon_nerf.fit.io import check_run_dir, default_run_name, staged_dir, write_json
 from muon_nerf.fit.outputs import config_dict
@@ -138,9 +141,15 @@ def _record(point: dict, metrics: dict, error: Exception | None, primary: str) -
     )
 
 
-QUIET_TUNE = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+QUIET_TUNE = {
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
+}
 """Tune's new console output prints a banner even at ``verbose=0`` (the legacy one is silent), and
-its TensorBoard logger warns about the -inf of diverged trials: only its JSON logger is kept."""
+its TensorBoard logger warns about the -inf of diverged trials: only its JSON logger is kept.
+Tune's own Ctrl-C handler ends the run "successfully" with unstarted trials; without it Ctrl-C
+is a ``KeyboardInterrupt`` like everywhere else (one line, nothing written)."""
 
 
 @contextmanager
@@ -157,12 +166,52 @@ def _quiet_tune() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Refuse (one line, in seconds) a ``host:port`` nobody listens on: Ray itself retries such
+    an address for minutes before it fails with a traceback. ``auto`` and ``ray://`` addresses
+    are left to Ray."""
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--address must be HOST:PORT (or ray://HOST:PORT, or auto), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise InputError(
+            f"--address {address}: nothing answers there ({err.strerror or err}); "
+            "start the cluster's head first (ray start --head)"
+        ) from None
+
+
 def _start_ray(cfg: SweepConfig) -> bool:
     """Attach to ``--address`` or start a local runtime; True when this call started it."""
     if ray.is_initialized():
         return False
+    on_term = signal.getsignal(signal.SIGTERM)
+    try:
+        _init_ray(cfg)
+    except SystemExit as stop:  # the SIGTERM handler ray.init installs for its own start-up
+        if stop.code == signal.SIGTERM:
+            raise Terminated() from None
+        raise
+    finally:  # ours again: Ray's exits at once (its core worker's also dumps a stack)
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
+    return True
+
+
+def _init_ray(cfg: SweepConfig) -> None:
     if cfg.address:
-        ray.init(address=cfg.address, logging_level=logging.WARNING, log_to_driver=False)
+        try:
+            ray.init(address=cfg.address, logging_level=logging.WARNING, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(
+                f"cannot attach to the Ray cluster at --address {cfg.address}: {cause} "
+                "(is `ray start --head` running there? a cluster with token auth also needs "
+                "RAY_AUTH_MODE=token and its token in the environment)"
+            ) from None
     else:
         ray.init(
             num_cpus=cfg.num_cpus,
@@ -170,7 +219,6 @@ def _start_ray(cfg: SweepConfig) -> bool:
             logging_level=logging.WARNING,
             log_to_driver=False,
         )
-    return True
 
 
 def tune_trials(
@@ -250,9 +298,14 @@ def run_sweep(task: str, base: TaskConfig, cfg: SweepConfig, console: Console | 
     run_dir = base.output_dir / signal.task / (base.run_name or default_run_name("sweep"))
     check_run_dir(run_dir, base.overwrite)
     check_optimizers(signal, base, cfg.optimizers)  # here, not once per trial
+    if cfg.address:
+        check_address(cfg.address)
     console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
     console.print(f"sweep: {len(points)} trials of {base.fit.steps} steps, {primary} ({mode})")
-    records, seconds, concurrency = tune_trials(cfg, base, signal, points, console)
+    try:
+        records, seconds, concurrency = tune_trials(cfg, base, signal, points, console)
+    except KeyboardInterrupt as err:
+        raise type(err)("the sweep stopped before its trials finished: nothing was written") from None
     best = best_trials(records, mode)
     net = base.field
     title = f"{task} sweep: {len(records)} trials, {net.arch} {net.num_layers}×{net.width}"
