@@ -21,16 +21,20 @@ Writes to OUTPUT: ``results.json`` (``background_psnr``: the all-background (whi
 the same test views; ``runs``: arch, optimizer, seed, test PSNR/SSIM, iterations, seconds, it/s,
 final stable ranks; config, machine, seeds; ``seconds`` is ``trainer.train()``'s wall time,
 its end-of-training checkpoint included), ``results.md`` (the table) and ``renders.png`` (one
-test view per arch: ground truth, Adam, Muon, their error maps). All three are rewritten after
-every run, so a benchmark stopped early keeps what it measured.
+test view per arch: ground truth, Adam, Muon, their error maps; each run's render is kept in
+``renders/``). All three are rewritten after every run, so a benchmark stopped early keeps what
+it measured, and ``--resume`` runs only what OUTPUT's ``results.json`` lacks (same profile, scale
+and model; the runs it keeps carry the machine they ran on).
 
     python3 scripts/bench_nerf.py --profile cpu --archs relu_pe --seeds 0 1 2
+    python3 scripts/bench_nerf.py --profile cpu --archs relu_pe --seeds 0 1 2 --resume
     python3 scripts/bench_nerf.py --profile gpu --data .devdata/lego200 --archs relu_pe siren finer
 """
 
 from __future__ import annotations
 
 import gc
+import io
 import json
 import math
 import os
@@ -151,6 +155,9 @@ class NerfBenchConfig:
     None: OUTPUT/work."""
     dry_run: bool = False
     """Toy sphere scene, tiny model, 2 iterations, on the CPU: checks the whole pipeline."""
+    resume: bool = False
+    """Keep the runs already in OUTPUT/results.json (measured at the same profile, scale and
+    model) and run only the planned ones it lacks."""
 
 
 def prepare_scene(cfg: NerfBenchConfig, profile: Profile, work: Path) -> Path:
@@ -262,6 +269,7 @@ def train_and_score(
         "final_stable_rank": {n: _finite(r) for n, r in ranks.items()},
         "mean_stable_rank": _finite(statistics.mean(ranks.values())) if ranks else None,
         "model": model_record,
+        "machine": machine(device),
     }
     trainer.shutdown()
     del trainer, pipeline
@@ -315,25 +323,44 @@ def summarize(runs: list[dict], background: float) -> tuple[str, list[dict]]:
     return "\n".join(lines) + "\n", rows
 
 
-def figure(
-    renders: dict[tuple[str, str], np.ndarray], truth: np.ndarray, runs: list[dict], path: Path
-) -> None:
-    """Per arch (first seed): ground truth, Adam, Muon, and each one's error map |render − truth|."""
+def render_path(output: Path, arch: str, optimizer: str, seed: int) -> Path:
+    return output / "renders" / f"{arch}-{optimizer}-seed{seed}.png"
+
+
+def save_render(path: Path, render: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray((render.clip(0, 1) * 255).round().astype(np.uint8)).save(buffer, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_renders(output: Path, runs: list[dict]) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
+    """Per (arch, optimizer): the lowest seed whose render of test view 0 was kept."""
+    renders: dict[tuple[str, str], tuple[int, np.ndarray]] = {}
+    for r in sorted(runs, key=lambda r: r["seed"]):
+        key, path = (r["arch"], r["optimizer"]), render_path(output, r["arch"], r["optimizer"], r["seed"])
+        if key not in renders and path.is_file():
+            renders[key] = (r["seed"], np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255)
+    return renders
+
+
+def figure(renders: dict[tuple[str, str], tuple[int, np.ndarray]], truth: np.ndarray, path: Path) -> None:
+    """Per arch (lowest seed kept): ground truth, Adam, Muon, and each one's error map
+    |render − truth|."""
     archs = list(dict.fromkeys(arch for arch, _ in renders))
-    psnr_of = {(r["arch"], r["optimizer"]): r["test_psnr"] for r in reversed(runs)}
     fig, axes = new_figure(len(archs), 5, size=(12, 2.6 * len(archs)))
     for row, arch in enumerate(archs):
         draw_panel(axes[row, 0], f"{arch}: ground truth (test view 0)", truth)
-        errors = {o: np.abs(renders[arch, o] - truth).mean(-1) for o in OPTIMIZERS if (arch, o) in renders}
+        errors = {o: np.abs(renders[arch, o][1] - truth).mean(-1) for o in OPTIMIZERS if (arch, o) in renders}
         vmax = max((float(e.max()) for e in errors.values()), default=1.0) or 1.0
         for k, optimizer in enumerate(OPTIMIZERS):
             if (arch, optimizer) not in renders:
                 for ax in (axes[row, 1 + k], axes[row, 3 + k]):
                     ax.axis("off")
                 continue
-            mean_psnr = psnr_of.get((arch, optimizer))
-            label = f"{optimizer}" + (f" (test mean {mean_psnr:.2f} dB)" if mean_psnr is not None else "")
-            draw_panel(axes[row, 1 + k], label, renders[arch, optimizer])
+            seed, render = renders[arch, optimizer]
+            view_psnr = psnr(torch.from_numpy(render), torch.from_numpy(truth))
+            draw_panel(axes[row, 1 + k], f"{optimizer}, seed {seed} ({view_psnr:.2f} dB)", render)
             axes[row, 3 + k].imshow(errors[optimizer], cmap="inferno", vmin=0, vmax=vmax)
             axes[row, 3 + k].set_xticks([])
             axes[row, 3 + k].set_yticks([])
@@ -348,12 +375,13 @@ def machine(device: str) -> dict:
     return info
 
 
-def write_results(cfg: NerfBenchConfig, state: dict, renders: dict, truth: np.ndarray) -> str:
+def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
     """``results.json``, ``results.md`` and ``renders.png``, rewritten whole (atomically)."""
     runs, background = state["runs"], state["background_psnr"]
     table, rows = summarize(runs, background)
     config, mach = state["config"], state["machine"]
     done = len(runs) == state["planned_runs"]
+    state["minutes"] = sum(r["setup_seconds"] + r["seconds"] + r["eval_seconds"] for r in runs) / 60
     status = "" if done else f" (partial: {len(runs)} of {state['planned_runs']} runs)"
     where = mach.get("gpu") or f"{mach['cpu']} ({mach['threads']} threads)"
     header = (
@@ -366,9 +394,38 @@ def write_results(cfg: NerfBenchConfig, state: dict, renders: dict, truth: np.nd
     )
     atomic_write_bytes(cfg.output / "results.md", (header + table).encode())
     write_json(cfg.output / "results.json", {**state, "complete": done, "summary": rows})
+    renders = load_renders(cfg.output, runs)
     if renders:
-        figure(renders, truth, runs, cfg.output / "renders.png")
+        figure(renders, truth, cfg.output / "renders.png")
     return header + table
+
+
+COMPARABLE = ("profile", "iterations", "rays", "tf32", "device", "model")
+"""What a kept run must share with this invocation (and the scene's size and views)."""
+
+
+def resumed_runs(path: Path, config: dict, plan: list[tuple[str, str, int]]) -> list[dict]:
+    """The runs of an earlier ``results.json`` that this plan still wants, after checking that
+    they were measured at the same scale: mixing profiles in one table would be silently wrong."""
+    if not path.is_file():
+        return []
+    try:
+        old = json.loads(path.read_text())
+        old_config, runs = old["config"], old["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(f"--resume: cannot read {path}: {err}") from None
+    scene_keys = ("size", "stride", "train_views", "test_views")
+    differs = [k for k in COMPARABLE if old_config.get(k) != config[k]] + [
+        f"scene.{k}" for k in scene_keys if old_config.get("scene", {}).get(k) != config["scene"][k]
+    ]
+    if differs:
+        raise InputError(
+            f"--resume: {path} was measured with other settings ({', '.join(differs)}); "
+            "choose another --output"
+        )
+    old_machine = old.get("machine", {})
+    kept = [{"machine": old_machine, **r} for r in runs if (r["arch"], r["optimizer"], r["seed"]) in plan]
+    return kept
 
 
 def main(cfg: NerfBenchConfig) -> dict:
@@ -424,32 +481,34 @@ def main(cfg: NerfBenchConfig) -> dict:
         "machine": machine(device),
         "seeds": list(cfg.seeds),
         "planned_runs": len(plan),
-        "minutes": 0.0,
         "runs": [],
     }
+    if cfg.resume:
+        state["runs"] = resumed_runs(cfg.output / "results.json", state["config"], plan)
+    done = {(r["arch"], r["optimizer"], r["seed"]) for r in state["runs"]}
+    todo = [run for run in plan if run not in done]
     console.print(
-        f"[bold]{len(plan)} runs[/] on {scene} ({train_views} training views, {len(truths)} test views); "
+        f"[bold]{len(todo)} runs[/]{f' ({len(done)} kept from results.json)' if done else ''} on {scene} "
+        f"({train_views} training views, {len(truths)} test views); "
         f"all-background test PSNR {state['background_psnr']:.2f} dB"
     )
-    renders: dict[tuple[str, str], np.ndarray] = {}
     if device.startswith("cuda"):  # cuBLAS initializes here, not inside the first timed run
         torch.ones(64, 64, device=device).matmul(torch.ones(64, 64, device=device))
         torch.cuda.synchronize()
-    start = time.perf_counter()
-    for i, (arch, optimizer, seed) in enumerate(plan, 1):
+    table = write_results(cfg, state, truths[0])
+    for i, (arch, optimizer, seed) in enumerate(todo, 1):
         console.print(
-            f"[bold][{i}/{len(plan)}][/] {arch} {optimizer} seed {seed}: {profile.iterations} iterations"
+            f"[bold][{i}/{len(todo)}][/] {arch} {optimizer} seed {seed}: {profile.iterations} iterations"
         )
         record, render = train_and_score(scene, arch, optimizer, seed, profile, device, work)
+        save_render(render_path(cfg.output, arch, optimizer, seed), render)
         state["runs"].append(record)
-        if seed == cfg.seeds[0]:
-            renders[arch, optimizer] = render
+        state["runs"].sort(key=lambda r: plan.index((r["arch"], r["optimizer"], r["seed"])))
         console.print(
             f"    test PSNR {record['test_psnr']:.2f} dB, SSIM {record['test_ssim']:.3f}, "
             f"{record['iterations_per_s']:.2f} it/s, {record['seconds']:.0f} s"
         )
-        state["minutes"] = (time.perf_counter() - start) / 60
-        table = write_results(cfg, state, renders, truths[0])  # after every run: a stop keeps it
+        table = write_results(cfg, state, truths[0])  # after every run: a stop keeps it
     print(table)  # plain: a Markdown table must not be re-wrapped to the terminal's width
     console.print(f"wrote {cfg.output}/results.json, results.md, renders.png")
     return state

@@ -76,6 +76,27 @@ def test_bench_nerf_dry_run_writes_table_json_and_figure(tmp_path):
 
     assert "| relu_pe | adam | 2 |" in (out / "results.md").read_text()
     assert Image.open(out / "renders.png").size[0] > 0
+    assert sorted(p.name for p in (out / "renders").iterdir())[0] == "relu_pe-adam-seed0.png"
+
+    # --resume keeps the four runs and adds only seed 2; other settings are refused
+    bench = [sys.executable, str(ROOT / "scripts/bench_nerf.py"), "--dry-run", "--archs", "relu_pe"]
+    proc = subprocess.run(
+        [*bench, "--seeds", "0", "1", "2", "--resume", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 runs (4 kept from results.json)" in proc.stdout
+    resumed = _strict_json(out / "results.json")
+    assert resumed["runs"][:4] == runs and [r["seed"] for r in resumed["runs"][4:]] == [2, 2]
+    proc = subprocess.run(
+        [*bench, "--iterations", "3", "--resume", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "measured with other settings (iterations)" in proc.stderr
 
 
 def test_blender_subset_stride_keeps_every_kth_view_and_records_it(tmp_path):
