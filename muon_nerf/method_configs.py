@@ -18,14 +18,21 @@ _DESCRIPTIONS = {
     "muon-nerf-siren-adam": "SIREN field, Adam everywhere (the baseline).",
     "muon-nerf-finer": "FINER field (ω0 folded into the hidden weights); hidden weights on Muon.",
     "muon-nerf-finer-adam": "FINER field, Adam everywhere (the baseline).",
+    "muon-ngp": "Hash grid + 4×64 ReLU MLP, proposal sampling (nerfacto-like); MLP hidden weights on Muon.",
+    "muon-ngp-adam": "Same model as muon-ngp, Adam everywhere (the baseline).",
 }
 
 
-def _method(name: str, hidden_optimizer: str, arch: str) -> MethodSpecification:
+def _method(
+    name: str, hidden_optimizer: str, arch: str = "relu_pe", ngp: bool = False
+) -> MethodSpecification:
     try:
-        from muon_nerf.nerf.config import trainer_config
+        from muon_nerf.nerf.config import ngp_trainer_config, trainer_config
 
-        config = trainer_config(name, hidden_optimizer=hidden_optimizer, arch=arch)  # type: ignore[arg-type]
+        if ngp:
+            config = ngp_trainer_config(name, hidden_optimizer=hidden_optimizer)  # type: ignore[arg-type]
+        else:
+            config = trainer_config(name, hidden_optimizer=hidden_optimizer, arch=arch)  # type: ignore[arg-type]
         return MethodSpecification(config=config, description=_DESCRIPTIONS[name])
     except Exception as err:  # noqa: BLE001 - an error here would break every ns-* command
         return MethodSpecification(
@@ -40,3 +47,5 @@ muon_nerf_siren_method = _method("muon-nerf-siren", "muon", "siren")
 muon_nerf_siren_adam_method = _method("muon-nerf-siren-adam", "adam", "siren")
 muon_nerf_finer_method = _method("muon-nerf-finer", "muon", "finer")
 muon_nerf_finer_adam_method = _method("muon-nerf-finer-adam", "adam", "finer")
+muon_ngp_method = _method("muon-ngp", "muon", ngp=True)
+muon_ngp_adam_method = _method("muon-ngp-adam", "adam", ngp=True)

@@ -157,7 +157,12 @@ def test_method_optimizers_build_muon_without_weight_decay():
     assert group["momentum"] == 0.95 and group["nesterov"] and group["ns_steps"] == 5
     assert isinstance(optimizers.optimizers["fields"], torch.optim.Adam)
     # the baseline's config has a Muon entry too, so flipping hidden_optimizer never breaks it
-    assert set(muon_nerf_adam_method.config.optimizers) == {"fields", "fields_muon", "fields_encoding"}
+    assert set(muon_nerf_adam_method.config.optimizers) == {
+        "fields",
+        "fields_muon",
+        "fields_encoding",
+        "proposal_networks",
+    }
     # nerfstudio's optimizer config with MuonConfig's settings, declared once
     assert isinstance(config.optimizers["fields_muon"]["optimizer"], MuonConfig)
 

@@ -7,6 +7,7 @@ built (``_target`` is a small factory, not the class).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,12 +25,17 @@ from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 
 from muon_nerf.fields import Arch, FieldConfig
 from muon_nerf.fields.activations import ActivationConfig
+from muon_nerf.fields.encodings import EncodingConfig
+from muon_nerf.fields.hashgrid import HashGridConfig
 from muon_nerf.fit.errors import InputError
 from muon_nerf.nerf.optimizers import FloatExponentialDecaySchedulerConfig, MuonOptimizerConfig
 from muon_nerf.optim import MUON_LR, OptimizerName
 
 NERF_ADAM_LR = 5e-4
 """Adam's lr for everything but the hidden matrices (vanilla NeRF's)."""
+NGP_ADAM_LR = 1e-2
+"""Adam's lr (eps 1e-15) of instant-ngp and nerfacto: hash tables, proposal networks, and the
+``fields`` group of ``muon-ngp``."""
 
 
 def _build_model(config: MuonNeRFModelConfig, **kwargs: Any):  # noqa: ANN202 - returns MuonNeRFModel
@@ -37,6 +43,60 @@ def _build_model(config: MuonNeRFModelConfig, **kwargs: Any):  # noqa: ANN202 - 
     from muon_nerf.nerf.model import MuonNeRFModel
 
     return MuonNeRFModel(config, **kwargs)
+
+
+def _nerfacto_proposal_nets() -> list[dict[str, Any]]:
+    return [
+        {"hidden_dim": 16, "log2_hashmap_size": 17, "num_levels": 5, "max_res": 128, "use_linear": False},
+        {"hidden_dim": 16, "log2_hashmap_size": 17, "num_levels": 5, "max_res": 256, "use_linear": False},
+    ]
+
+
+@dataclass
+class ProposalConfig:
+    """nerfacto's proposal-network sampling (``sampler proposal``); defaults are nerfacto's except
+    ``initial_sampler`` (uniform: our scenes are bounded by the scene box, no scene contraction).
+
+    Each proposal pass samples the ray (the first from ``initial_sampler``, the next ones from the
+    previous pass's weights) and evaluates a small hash-grid density field
+    (``HashMLPDensityField``, pure torch unless ``implementation tcnn``); our field is evaluated
+    only on the final ``num_nerf_samples_per_ray`` samples. The proposal networks train with Adam
+    in the ``proposal_networks`` param group, through the interlevel and distortion losses."""
+
+    num_proposal_samples_per_ray: tuple[int, ...] = (256, 96)
+    """Samples per ray of each proposal pass: one pass (and one proposal network) per entry."""
+    num_nerf_samples_per_ray: int = 48
+    """Samples per ray where our field is evaluated (the final pass)."""
+    proposal_net_args_list: list[dict[str, Any]] = field(default_factory=_nerfacto_proposal_nets)
+    """Keyword arguments of each proposal network's HashMLPDensityField (pass i uses entry
+    min(i, len - 1)): hidden_dim, log2_hashmap_size, num_levels, max_res, use_linear, and
+    optionally num_layers, base_res, features_per_level."""
+    use_same_proposal_network: bool = False
+    """One proposal network (the first entry's) for every pass."""
+    initial_sampler: Literal["uniform", "piecewise"] = "uniform"
+    """First pass: uniform between the collider's near and far planes (bounded scenes: Blender), or
+    nerfacto's UniformLinDispPiecewiseSampler (linear up to distance 1, then linear in disparity;
+    for unbounded captures)."""
+    use_single_jitter: bool = True
+    """One stratification jitter per ray instead of one per sample."""
+    proposal_update_every: int = 5
+    """After the warmup, the proposal networks get gradients every this many steps."""
+    proposal_warmup: int = 5000
+    """Steps over which the update interval grows from 1 to proposal-update-every."""
+    use_proposal_weight_anneal: bool = True
+    """Anneal the proposal weights (mip-NeRF 360 eq. 18) before each resampling."""
+    proposal_weights_anneal_slope: float = 10.0
+    """Slope b of the annealing exponent b·f / ((b − 1)·f + 1), f the fraction of the steps below."""
+    proposal_weights_anneal_max_num_iters: int = 1000
+    """Steps until the annealing exponent reaches 1."""
+    interlevel_loss_mult: float = 1.0
+    """Weight of the interlevel (proposal) loss: proposal weights must bound the field's."""
+    distortion_loss_mult: float = 0.002
+    """Weight of mip-NeRF 360's distortion loss on all passes' weights."""
+    average_init_density: float = 0.01
+    """Proposal densities are this × exp(raw) (nerfacto's method config: 0.01)."""
+    implementation: Literal["torch", "tcnn"] = "torch"
+    """Proposal networks in pure torch (default) or tiny-cuda-nn (needs it installed)."""
 
 
 @dataclass
@@ -60,11 +120,17 @@ class MuonNeRFModelConfig(ModelConfig):
     """muon: hidden weights form the ``fields_muon`` param group; adam: they stay in ``fields``."""
     muon_first_layer: bool = False
     """Also put the first layer's weight on Muon (the paper finds this hurts)."""
+    sampler: Literal["coarse_fine", "proposal"] = "coarse_fine"
+    """coarse_fine: our field on uniform then importance samples (num-coarse-samples,
+    num-importance-samples), both passes rendered and supervised; proposal: nerfacto's proposal
+    networks choose the samples, our field is evaluated once, on the last ones (proposal.*)."""
     num_coarse_samples: int = 64
-    """Uniform samples per ray (coarse pass)."""
+    """Uniform samples per ray (coarse pass; sampler coarse_fine)."""
     num_importance_samples: int = 64
     """Extra samples per ray drawn from the coarse weights (fine pass, which also re-uses the
-    coarse samples). One field serves both passes, as in mip-NeRF."""
+    coarse samples; sampler coarse_fine). One field serves both passes, as in mip-NeRF."""
+    proposal: ProposalConfig = dataclasses.field(default_factory=ProposalConfig)  # `field` is shadowed
+    """Proposal-network sampling (sampler proposal)."""
     background_color: Literal["random", "last_sample", "black", "white"] = "white"
     predict_normals: bool = True
     """At inference only: render normals from the density gradient (``ns-export pointcloud``'s
@@ -77,6 +143,18 @@ class MuonNeRFModelConfig(ModelConfig):
 def position_mlp(arch: Arch) -> FieldConfig:
     """The NeRF position MLP's defaults: 6 linear layers × 256 (vanilla NeRF's width), ω0 30."""
     return FieldConfig(arch=arch, num_layers=6, width=256, activation=ActivationConfig(omega=30.0))
+
+
+def ngp_mlp() -> FieldConfig:
+    """``muon-ngp``'s position field: instant-ngp's hash grid (16 levels × 2 features, 2^19 rows,
+    resolutions 16 … 2048 as nerfacto's) and a ReLU MLP of 4 linear layers × 64 (two 64×64 hidden
+    matrices for Muon; nerfacto's has none: 2 layers)."""
+    return FieldConfig(
+        arch="hash",
+        num_layers=4,
+        width=64,
+        encoding=EncodingConfig(hash=HashGridConfig(hash_finest_resolution=2048)),
+    )
 
 
 def data_path(datamanager: DataManagerConfig) -> Path | None:
@@ -159,8 +237,10 @@ def trainer_config(
 ) -> MuonNeRFTrainerConfig:
     """The trainer config of one registered method. Every param group's optimizer entry is always
     present (``fields``: Adam; ``fields_muon``: Muon; ``fields_encoding``: Adam with instant-ngp's
-    lr and eps, used by trainable encodings), so ``--pipeline.model.hidden-optimizer`` can be
-    flipped and ``--pipeline.model.field.arch`` changed on any method."""
+    lr and eps, used by trainable encodings; ``proposal_networks``: Adam with nerfacto's lr and
+    eps, used by ``sampler proposal``), so ``--pipeline.model.hidden-optimizer`` can be flipped,
+    ``--pipeline.model.field.arch`` and ``--pipeline.model.sampler`` changed on any method. Every
+    schedule decays 10× over ``max_num_iterations`` (float-safe)."""
     return MuonNeRFTrainerConfig(
         method_name=method_name,
         steps_per_eval_batch=500,
@@ -190,12 +270,47 @@ def trainer_config(
                 ),
             },
             "fields_encoding": {
-                "optimizer": AdamOptimizerConfig(lr=1e-2, eps=1e-15),
+                "optimizer": AdamOptimizerConfig(lr=NGP_ADAM_LR, eps=1e-15),
                 "scheduler": FloatExponentialDecaySchedulerConfig(
-                    lr_final=1e-3, max_steps=max_num_iterations
+                    lr_final=NGP_ADAM_LR / 10, max_steps=max_num_iterations
+                ),
+            },
+            "proposal_networks": {
+                "optimizer": AdamOptimizerConfig(lr=NGP_ADAM_LR, eps=1e-15),
+                "scheduler": FloatExponentialDecaySchedulerConfig(
+                    lr_final=NGP_ADAM_LR / 10, max_steps=max_num_iterations
                 ),
             },
         },
         viewer=ViewerConfig(num_rays_per_chunk=1 << 12),
         vis="viewer",
     )
+
+
+def ngp_trainer_config(
+    method_name: str, hidden_optimizer: OptimizerName = "muon", max_num_iterations: int = 30000
+) -> MuonNeRFTrainerConfig:
+    """``muon-ngp`` / ``muon-ngp-adam``: our model at nerfacto's scale. The position field is
+    :func:`ngp_mlp` (hash tables in ``fields_encoding``; the two 64×64 hidden matrices on Muon
+    or Adam), 15 geometry features, a colour head of 3 layers × 64 (nerfacto's), proposal
+    sampling (nerfacto's (256, 96) + 48 samples), 4096 rays per batch, and Adam at instant-ngp's
+    lr 1e-2 / eps 1e-15 for the ``fields`` group too. Everything else as :func:`trainer_config`."""
+    config = trainer_config(method_name, hidden_optimizer, "hash", max_num_iterations)
+    model = config.pipeline.model
+    assert isinstance(model, MuonNeRFModelConfig)
+    model.field = ngp_mlp()
+    model.geo_feat_dim = 15
+    model.head_layers = 3
+    model.head_width = 64
+    model.sampler = "proposal"
+    model.eval_num_rays_per_chunk = 1 << 12
+    datamanager = config.pipeline.datamanager
+    assert isinstance(datamanager, VanillaDataManagerConfig)
+    datamanager.train_num_rays_per_batch = datamanager.eval_num_rays_per_batch = 4096
+    config.optimizers["fields"] = {
+        "optimizer": AdamOptimizerConfig(lr=NGP_ADAM_LR, eps=1e-15),
+        "scheduler": FloatExponentialDecaySchedulerConfig(
+            lr_final=NGP_ADAM_LR / 10, max_steps=max_num_iterations
+        ),
+    }
+    return config
