@@ -60,6 +60,15 @@ class MuonConfig:
     adjust_lr: AdjustLr = "original"
     """original: lr·√max(1, rows/cols); match_rms_adamw: lr·0.2·√max(rows, cols)."""
 
+    def check(self) -> None:
+        """Refuse bad values with one line before any work (the optimizer checks them again)."""
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"--momentum must be in [0, 1), got {self.momentum}")
+        if not 0 < self.ns_steps < 100:
+            raise ValueError(f"--ns-steps must be in 1..99, got {self.ns_steps}")
+        if not self.ns_eps > 0 or not self.muon_weight_decay >= 0:
+            raise ValueError("--ns-eps must be > 0 and --muon-weight-decay >= 0")
+
     def group(self, params: Iterable[Tensor], lr: float) -> dict[str, Any]:
         """A Muon param group for ``MuonWithAuxAdam`` with these hyperparameters."""
         return dict(
@@ -308,6 +317,7 @@ class OptimConfig:
 
     def check(self) -> None:
         """Refuse bad values with a one-line message (called before any work starts)."""
+        self.muon.check()
         for name in ("lr", "muon_lr", "encoding_lr"):
             value = getattr(self, name)
             if value is not None and not value > 0:

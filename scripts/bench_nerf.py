@@ -48,7 +48,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import tyro
 from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.utils import writer
 from PIL import Image
@@ -57,6 +56,7 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muon_nerf.fields import ARCHITECTURES  # noqa: E402
+from muon_nerf.fit.cli import cli  # noqa: E402
 from muon_nerf.fit.diagnostics import stable_rank  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware  # noqa: E402
@@ -439,6 +439,8 @@ def main(cfg: NerfBenchConfig) -> dict:
                 raise InputError("--full is a gpu-profile option (400×400, all training views)")
             profile = replace(profile, **FULL)
     if cfg.iterations is not None:
+        if cfg.iterations < 1:
+            raise InputError(f"--iterations must be >= 1, got {cfg.iterations}")
         profile = replace(profile, iterations=cfg.iterations)
     device = cfg.device or profile.device
     unknown = [a for a in cfg.archs if a not in ARCHITECTURES]
@@ -515,4 +517,4 @@ def main(cfg: NerfBenchConfig) -> dict:
 
 
 if __name__ == "__main__":
-    run_cli(lambda: main(tyro.cli(NerfBenchConfig)))
+    run_cli(lambda: main(cli(NerfBenchConfig, sys.argv[1:], "scripts/bench_nerf.py")))

@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import tyro
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muon_nerf.fields import ARCHITECTURES  # noqa: E402
+from muon_nerf.fit.cli import cli  # noqa: E402
+from muon_nerf.fit.errors import run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware  # noqa: E402
 from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
 from muon_nerf.fit.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
@@ -265,4 +266,4 @@ def main(cfg: QualityConfig) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(QualityConfig))
+    run_cli(lambda: main(cli(QualityConfig, sys.argv[1:], "scripts/bench_quality.py")))

@@ -35,16 +35,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import tyro
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muon_nerf.fields import FieldConfig, MLPField  # noqa: E402
+from muon_nerf.fit.cli import cli  # noqa: E402
+from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware  # noqa: E402
-from muon_nerf.fit.io import write_json  # noqa: E402
-from muon_nerf.fit.loop import FitConfig, fit  # noqa: E402
+from muon_nerf.fit.io import check_writable_parent, write_json  # noqa: E402
+from muon_nerf.fit.loop import (  # noqa: E402
+    FitConfig,
+    check_device,  # noqa: E402
+    fit,
+)
 from muon_nerf.fit.metrics import mse  # noqa: E402
 from muon_nerf.optim import MuonWithAuxAdam, OptimConfig, build_optimizer, split_by_role  # noqa: E402
 from muon_nerf.signals.image import ImageSignal, downscale, read_image  # noqa: E402
@@ -278,7 +283,16 @@ def time_to_quality(cfg: SpeedConfig) -> dict:
     }
 
 
+def check(cfg: SpeedConfig) -> None:
+    """Refuse, before measuring anything, what would fail or mean nothing."""
+    check_device(cfg.device)
+    if not cfg.sizes or not cfg.widths or min(cfg.sizes) < 1 or min(cfg.widths) < 1:
+        raise InputError("--sizes and --widths need values >= 1")
+    check_writable_parent(cfg.output)
+
+
 def main(cfg: SpeedConfig) -> dict:
+    check(cfg)
     console = Console()
     hw = hardware()
     console.print(f"[bold]bench_speed[/] on {cfg.device}: {hw}")
@@ -379,4 +393,4 @@ def main(cfg: SpeedConfig) -> dict:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(SpeedConfig))
+    run_cli(lambda: main(cli(SpeedConfig, sys.argv[1:], "scripts/bench_speed.py")))

@@ -42,6 +42,11 @@ def png(tmp_path):
     return path
 
 
+def _default_sigint() -> None:
+    """A shell that runs pytest in the background (``&``) makes its children ignore SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def metrics(run: Path) -> dict[str, dict]:
     if (run / "comparison.json").is_file():
         return {
@@ -211,7 +216,12 @@ def test_a_real_signal_during_training_ends_with_one_line_and_a_resumable_run(pn
         "r",
     ]
     proc = subprocess.Popen(
-        [*cmd, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [*cmd, *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 120

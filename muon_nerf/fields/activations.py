@@ -77,6 +77,13 @@ class ActivationConfig:
     wire_sigma: float = 10.0
     """Inverse width σ of WIRE's Gabor wavelet."""
 
+    def check(self) -> None:
+        """Refuse parameters the activations divide by or that make them constant."""
+        for name in ("omega", "gauss_a", "wire_omega", "wire_sigma"):
+            value = getattr(self, name)
+            if not value > 0 or value == float("inf"):
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+
     def setup(self, name: ActivationName) -> nn.Module:
         return ACTIVATIONS[name][0](self)
 

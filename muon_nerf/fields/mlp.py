@@ -100,6 +100,7 @@ class FieldConfig:
             )
         if self.width < 1:
             raise ValueError(f"width must be >= 1, got {self.width}")
+        self.activation.check()
 
 
 class MLPField(nn.Module):

@@ -35,13 +35,13 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def run_cli(main: Callable[[], T]) -> T:
-    """Run a command's body; turn ``InputError``/``ValueError``/``FileNotFoundError`` into one
-    line (exit 2), Ctrl-C and SIGTERM into one line (exit 130 / 143) after the body's cleanup."""
+    """Run a command's body; turn ``InputError``/``ValueError``/``OSError`` into one line (exit
+    2), Ctrl-C and SIGTERM into one line (exit 130 / 143) after the body's cleanup."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return main()
-    except (InputError, ValueError, FileNotFoundError) as err:
+    except (InputError, ValueError, OSError) as err:  # OSError: I/O errors, with cause and path
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt as err:

@@ -40,6 +40,12 @@ def check_run_dir(final: Path, overwrite: bool = False) -> None:
             raise InputError(f"{final} already exists: choose another --run-name, or pass --overwrite")
         if not final.is_dir():
             raise InputError(f"{final} exists and is not a folder: choose another --run-name")
+    check_writable_parent(final)
+
+
+def check_writable_parent(final: Path) -> None:
+    """Refuse a path whose folder cannot be created or written (folders the check made are
+    removed again)."""
     created = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +95,12 @@ def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
 
 STAGE = re.compile(r"^\..+\.(\d+)\.[^.]+\.partial$")
 """A staging folder's name: ``.<run>.<pid>.<random>.partial``."""
+
+
+def run_name(folder: Path) -> str:
+    """The run a folder stands for: its own name, or the final name of a staging folder."""
+    match = STAGE.match(folder.name)
+    return folder.name if match is None else folder.name[1:].rsplit(".", 3)[0]
 
 
 def remove_dead_stages(parent: Path) -> None:

@@ -74,6 +74,8 @@ class FitConfig:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.eval_every < 1 or self.rank_every < 1:
             raise ValueError("--eval-every and --rank-every must be >= 1")
+        if not self.eta_min >= 0:
+            raise ValueError(f"--eta-min must be >= 0, got {self.eta_min}")
         if self.checkpoint_every < 0:
             raise ValueError(f"--checkpoint-every must be >= 0 (0: none), got {self.checkpoint_every}")
 

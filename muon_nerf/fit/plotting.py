@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -41,12 +43,30 @@ def draw_panel(ax, title: str, data: np.ndarray, cmap: str | None = None) -> Non
     ax.set_title(title, fontsize=8)
 
 
+def _png16_color(image: np.ndarray) -> bytes:
+    """A 16-bit RGB/RGBA PNG, which Pillow cannot write: the PNG chunks by hand (big-endian
+    samples, filter 0 per row, zlib)."""
+    height, width, channels = image.shape
+    color_type = {3: 2, 4: 6}[channels]
+    rows = np.ascontiguousarray(image.astype(">u2")).reshape(height, width * channels * 2)
+    raw = b"".join(b"\x00" + row.tobytes() for row in rows)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
 def png_bytes(image: np.ndarray) -> bytes:
-    """uint8/uint16 or float [0,1] array → PNG bytes (16-bit kept for 16-bit grayscale)."""
+    """uint8/uint16 or float [0,1] array → PNG bytes (uint16 stays 16-bit, gray or colour)."""
     from PIL import Image
 
+    if image.dtype == np.uint16 and image.ndim == 3 and image.shape[-1] in (3, 4):
+        return _png16_color(image)
     if image.dtype == np.uint16:
-        pil = Image.fromarray(image)
+        pil = Image.fromarray(image[..., 0] if image.ndim == 3 else image)
     else:
         if image.dtype != np.uint8:
             image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)

@@ -98,9 +98,11 @@ def _merge(default: Any, values: dict, path: str, where: str) -> Any:
 
 
 def _coerce(hint: Any, current: Any, value: Any, path: str, name: str) -> Any:
-    if value is None:
-        return None
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in options or hint is Any:
+            return None
+        raise InputError(f"{path}: {name} cannot be null")
     if Path in options and isinstance(value, str):
         return Path(value)
     if isinstance(value, list) and any(o is tuple or typing.get_origin(o) is tuple for o in options):

@@ -112,6 +112,7 @@ class Progress:
                     "or pass --overwrite to start over"
                 )
             shutil.rmtree(folder)
+        created = [str(p) for p in (folder.parent, *folder.parent.parents) if not p.exists()]
         (folder / "checkpoints").mkdir(parents=True, mode=0o777)
         (folder / "finished").mkdir(mode=0o777)
         record = {
@@ -121,6 +122,7 @@ class Progress:
             "config": dataclasses.asdict(cfg),
             "owner": owner(),
             "started": datetime.now().isoformat(timespec="seconds"),
+            "created_parents": created,
         }
         progress = cls(folder, record)
         write_json(folder / "progress.json", record)
@@ -241,7 +243,13 @@ class Progress:
         write_json(self.folder / "progress.json", self.record)
 
     def discard(self) -> None:
+        """Remove the folder, and the parents its run created if they are empty now."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        for parent in self.record.get("created_parents", []):  # deepest first
+            try:
+                Path(parent).rmdir()
+            except OSError:
+                break
 
 
 def remove_leftovers(parent: Path) -> None:

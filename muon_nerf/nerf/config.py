@@ -8,6 +8,7 @@ built (``_target`` is a small factory, not the class).
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from muon_nerf.fields.activations import ActivationConfig
 from muon_nerf.fields.encodings import EncodingConfig
 from muon_nerf.fields.hashgrid import HashGridConfig
 from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.loop import check_device
 from muon_nerf.nerf.optimizers import FloatExponentialDecaySchedulerConfig, MuonOptimizerConfig
 from muon_nerf.optim import MUON_LR, OptimizerName
 
@@ -171,6 +173,17 @@ BLENDER_FILES = ("transforms_train.json", "transforms_val.json")
 BLENDER_SCENE = "Blender-format scene folder (transforms_train.json, transforms_val.json)"
 
 
+def _check_json(path: Path) -> None:
+    """A transforms file must be a JSON object: nerfstudio's parsers fail on anything else
+    with a traceback."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"cannot read {path}: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
+        raise InputError(f"{path} is not a transforms file (a JSON object with a frames list)")
+
+
 def check_data(datamanager: DataManagerConfig) -> None:
     """Raise ``InputError`` (one line, naming the path) if the scene cannot be what the chosen
     dataparser reads: a path that does not exist (any dataparser); for ``blender-data`` anything
@@ -189,6 +202,7 @@ def check_data(datamanager: DataManagerConfig) -> None:
         for name in BLENDER_FILES:
             if not (path / name).is_file():
                 raise InputError(f"{path / name} not found: blender-data reads a {BLENDER_SCENE}")
+            _check_json(path / name)
     elif isinstance(dataparser, NerfstudioDataParserConfig):
         if path.is_dir():
             if not (path / "transforms.json").is_file():
@@ -198,8 +212,11 @@ def check_data(datamanager: DataManagerConfig) -> None:
                     else ""
                 )
                 raise InputError(f"{path / 'transforms.json'} not found: nerfstudio-data reads it{hint}")
+            _check_json(path / "transforms.json")
         elif path.suffix != ".json":
             raise InputError(f"data path {path} is neither a folder nor a .json file (nerfstudio-data)")
+        else:
+            _check_json(path)
 
 
 @dataclass
@@ -223,6 +240,12 @@ class MuonNeRFTrainerConfig(TrainerConfig):
     def print_to_terminal(self) -> None:
         try:
             check_data(self.pipeline.datamanager)
+            if self.machine.device_type in ("cuda", "mps"):
+                try:
+                    check_device(self.machine.device_type)
+                except ValueError as err:
+                    reason = str(err).split(": ", 1)[-1].replace("--device", "--machine.device-type")
+                    raise InputError(f"--machine.device-type {self.machine.device_type}: {reason}") from None
         except InputError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None

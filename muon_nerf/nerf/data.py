@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,7 @@ import numpy as np
 import tyro
 from PIL import Image
 
+from muon_nerf.fit.cli import cli
 from muon_nerf.fit.errors import InputError, run_cli
 from muon_nerf.fit.io import staged_dir, write_json
 
@@ -82,10 +84,24 @@ def _write_split(
     write_json(root / f"transforms_{split}.json", {"camera_angle_x": camera_angle_x, "frames": entries})
 
 
+SPHERE_FILE = "sphere.json"
+"""Written by ``write_sphere_scene``: marks the folder as a generated scene it may replace."""
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse to replace an existing ``out`` that this module did not write: it may hold a
+    user's files."""
+    out = Path(out)
+    if out.exists() and not ((out / SUBSET_FILE).is_file() or (out / SPHERE_FILE).is_file()):
+        raise InputError(f"{out} exists and is not a scene written by this command: choose another --out")
+
+
 def write_sphere_scene(out: Path, size: int = 32, views: dict[str, int] | None = None) -> Path:
     """A Blender-format sphere scene; ``views`` per split (default 6 train, 2 val, 2 test)."""
     views = views or {"train": 6, "val": 2, "test": 2}
+    check_replaceable(out)
     with staged_dir(out, overwrite=True) as stage:
+        write_json(stage / SPHERE_FILE, {"kind": "sphere", "size": size, "views": views})
         for s, split in enumerate(SPLITS):
             frames = []
             for i in range(views[split]):
@@ -123,6 +139,7 @@ def write_blender_subset(
     unchanged. Records the selection in ``subset.json``."""
     if stride is not None and stride < 1:
         raise InputError(f"stride must be >= 1, got {stride}")
+    check_replaceable(out)
     with staged_dir(out, overwrite=True) as stage:
         chosen_names: dict[str, list[str]] = {}
         for split in SPLITS:
@@ -179,7 +196,7 @@ class DataArgs:
 
 
 def main() -> None:
-    args = tyro.cli(DataArgs)
+    args = cli(DataArgs, sys.argv[1:], "python -m muon_nerf.nerf.data")
     if args.kind == "subset":
         out = write_blender_subset(args.src, args.out, args.views, args.size, args.eval_views, args.stride)
     else:

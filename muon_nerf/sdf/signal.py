@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from muon_nerf.fields import FieldConfig
 from muon_nerf.fields.encodings import EncodingConfig, PositionalEncodingConfig
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes, write_json
+from muon_nerf.fit.io import atomic_write_bytes, run_name, write_json
 from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel, Signal
@@ -157,7 +157,7 @@ class SdfSignal(Signal):
         """Mesh in the input's coordinates (PLY + OBJ), its picture, and the transform."""
         mesh = self.mesh(prediction)
         if len(mesh.faces) == 0:
-            warn_empty_mesh(f"the final mesh of {run_dir.name}")
+            warn_empty_mesh(f"the final mesh of run {run_name(run_dir)}")
         write_mesh(self.normalization.mesh_to_input(mesh), run_dir / "mesh")
         atomic_write_bytes(run_dir / "render.png", png_bytes(render(mesh, self.cfg.render_size)))
         write_json(

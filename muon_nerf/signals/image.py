@@ -168,8 +168,8 @@ class ImageSignal(Signal):
 
     def save(self, prediction: Tensor, run_dir: Path) -> None:
         img = self.as_image(prediction).cpu().numpy()
-        if self.bits == 16 and self.channels == 1:
-            img = (img[..., 0] * 65535 + 0.5).astype(np.uint16)
+        if self.bits == 16:  # 16-bit input, 16-bit reconstruction (gray or colour)
+            img = (np.clip(img, 0, 1) * 65535 + 0.5).astype(np.uint16)
         atomic_write_bytes(run_dir / "reconstruction.png", png_bytes(img))
 
     def describe(self) -> dict:
