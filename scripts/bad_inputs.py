@@ -493,7 +493,7 @@ def cases() -> list[Case]:
     add(Case("checkpoint-every-negative", fit("--checkpoint-every", "-1"), msg="--checkpoint-every"))
     add(Case("eta-min-negative", fit("--eta-min", "-1e-4"), msg="--eta-min"))
     add(Case("momentum-1.5", fit("--momentum", "1.5"), msg="momentum"))
-    add(Case("ns-steps-0", fit("--ns-steps", "0"), msg="ns_steps must be in 1..99"))
+    add(Case("ns-steps-0", fit("--ns-steps", "0"), msg="--ns-steps must be in 1..99"))
     add(Case("omega-0-siren", fit("--arch", "siren", "--omega", "0"), msg="omega"))
     add(Case("gauss-a-0", fit("--arch", "gauss", "--gauss-a", "0"), msg="gauss"))
     add(Case("pe-frequencies-0", fit("--arch", "relu_pe", "--pe-frequencies", "0"), msg="--pe-frequencies"))
@@ -1326,7 +1326,7 @@ def cases() -> list[Case]:
         Case(
             "data-subset-out-exists",
             [*data, "subset", "--src", SCENE, "--out", "out", "--views", "1", "--size", "8"],
-            msg="already exists",
+            msg="is not a scene written by this command",
             setup=write("out/notes.txt", NOTE),
             check=file_has("out/notes.txt", NOTE),
             note="--out names a folder that holds the user's files",

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.run import execute
 from muon_nerf.signals.cli import parse
 from muon_nerf.signals.image import ImageSignal, downscale, read_image
@@ -203,3 +204,14 @@ def test_flat_flags_reach_the_nested_field_and_optimizer_configs():
     assert (cfg.optim.muon_lr, cfg.optim.encoding_lr) == (0.05, 0.01)
     assert (cfg.optim.muon.momentum, cfg.optim.muon.ns_steps) == (0.9, 4)
     assert parse("image", []).optim.muon_lr == 0.1  # the image script's Muon lr
+
+
+def test_16_bit_colour_is_written_and_read_back_as_16_bit(tmp_path):
+    """Pillow cannot write 16-bit RGB: ``png_bytes`` encodes it itself; ``read_image`` (which
+    reads such files) must get every 16-bit value back."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 65536, size=(7, 5, 3), dtype=np.uint16)
+    (tmp_path / "c16.png").write_bytes(png_bytes(image))
+    arr, bits = read_image(tmp_path / "c16.png")
+    assert bits == 16 and arr.shape == (7, 5, 3)
+    np.testing.assert_array_equal(np.round(arr * 65535).astype(np.uint16), image)

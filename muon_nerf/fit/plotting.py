@@ -48,7 +48,7 @@ def _png16_color(image: np.ndarray) -> bytes:
     samples, filter 0 per row, zlib)."""
     height, width, channels = image.shape
     color_type = {3: 2, 4: 6}[channels]
-    rows = np.ascontiguousarray(image.astype(">u2")).reshape(height, width * channels * 2)
+    rows = np.ascontiguousarray(image.astype(">u2")).view(np.uint8).reshape(height, width * channels * 2)
     raw = b"".join(b"\x00" + row.tobytes() for row in rows)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
