@@ -45,7 +45,7 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
     assert speed["ttq"]["adam_final_psnr"] > 0 and speed["steps"][0]["muon_over_adam_stream"] > 0
     assert "failed parts: 0" in (tmp_path / "gpu_check.log").read_text()
     nerf_files = sorted(p.name for p in (tmp_path / "nerf").iterdir())
-    assert nerf_files == ["renders.png", "results.json", "results.md"]
+    assert nerf_files == ["renders", "renders.png", "results.json", "results.md"]
     nerf = json.loads((tmp_path / "nerf" / "results.json").read_text())
     assert [(r["arch"], r["optimizer"]) for r in nerf["runs"]] == [("relu_pe", "adam"), ("relu_pe", "muon")]
     assert nerf["background_psnr"] > 0 and all(r["test_psnr"] > 0 for r in nerf["runs"])

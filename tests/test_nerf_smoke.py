@@ -253,7 +253,14 @@ def test_viewer_serves_on_localhost_during_a_cpu_run(scene, tmp_path):
         "blender-data",
     ]
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}  # the banner on one line, unbuffered
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # pytest may run in the background
+    )
     lines: list[str] = []
     banner, finished = threading.Event(), threading.Event()
     markers = {f"127.0.0.1:{port}": banner, "Use ctrl+c to quit": finished}

@@ -174,14 +174,14 @@ BLENDER_SCENE = "Blender-format scene folder (transforms_train.json, transforms_
 
 
 def _check_json(path: Path) -> None:
-    """A transforms file must be a JSON object: nerfstudio's parsers fail on anything else
-    with a traceback."""
+    """A transforms file must be readable JSON holding an object: nerfstudio's parsers fail on
+    anything else with a traceback."""
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"cannot read {path}: {err}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
-        raise InputError(f"{path} is not a transforms file (a JSON object with a frames list)")
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is not a transforms file (a JSON object)")
 
 
 def check_data(datamanager: DataManagerConfig) -> None:
