@@ -103,6 +103,17 @@ def run_name(folder: Path) -> str:
     return folder.name if match is None else folder.name[1:].rsplit(".", 3)[0]
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (another user's process counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def remove_dead_stages(parent: Path) -> None:
     """Remove the staging folders in ``parent`` whose process no longer runs (killed with
     SIGKILL, or by a power cut, before it could clean up)."""
@@ -114,12 +125,8 @@ def remove_dead_stages(parent: Path) -> None:
         match = STAGE.match(entry.name)
         if match is None or not entry.is_dir():
             continue
-        try:
-            os.kill(int(match.group(1)), 0)
-        except ProcessLookupError:
+        if not pid_alive(int(match.group(1))):
             shutil.rmtree(entry, ignore_errors=True)
-        except OSError:
-            pass  # another user's process: still running
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

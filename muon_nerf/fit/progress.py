@@ -31,7 +31,7 @@ import torch
 
 from muon_nerf.fit.diagnostics import RankTracker
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes, strict_json, write_json
+from muon_nerf.fit.io import atomic_write_bytes, pid_alive, strict_json, write_json
 from muon_nerf.fit.loop import FitResult, FitState
 
 SUFFIX = ".incomplete"
@@ -54,12 +54,9 @@ def owner_running(record: dict[str, Any]) -> bool:
     if record.get("host") != socket.gethostname():
         return True
     try:
-        os.kill(int(record["pid"]), 0)
-    except (ProcessLookupError, KeyError, TypeError, ValueError):
+        return pid_alive(int(record["pid"]))
+    except (KeyError, TypeError, ValueError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _save(path: Path, obj: Any) -> None:
