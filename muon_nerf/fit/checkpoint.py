@@ -11,6 +11,7 @@ import dataclasses
 import io
 import pickle
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -43,13 +44,19 @@ def save_field(path: Path, field_: MLPField, in_dim: int, out_dim: int) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_field(path: Path, device: str = "cpu") -> MLPField:
-    """The field saved as ``field.pt`` by a run, in eval mode."""
+def load_saved(path: Path, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a damaged file is one ``InputError``
+    naming ``what`` it should have been and the cause."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
         cause = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(f"cannot read field checkpoint {path} (corrupted or truncated?): {cause}") from None
+        raise InputError(f"cannot read {what} {path} (corrupted or truncated?): {cause}") from None
+
+
+def load_field(path: Path, device: str = "cpu") -> MLPField:
+    """The field saved as ``field.pt`` by a run, in eval mode."""
+    ckpt = load_saved(path, "field checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise InputError(
             f"{path} is not a {FORMAT} checkpoint (written by an older version, or another file)"

@@ -20,7 +20,6 @@ import dataclasses
 import io
 import json
 import os
-import pickle
 import shutil
 import socket
 from datetime import datetime
@@ -29,6 +28,7 @@ from typing import Any
 
 import torch
 
+from muon_nerf.fit.checkpoint import load_saved
 from muon_nerf.fit.diagnostics import RankTracker
 from muon_nerf.fit.errors import InputError
 from muon_nerf.fit.io import atomic_write_bytes, pid_alive, strict_json, write_json
@@ -66,11 +66,7 @@ def _save(path: Path, obj: Any) -> None:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
-        cause = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(f"cannot read {path} (corrupted or truncated?): {cause}") from None
+    return load_saved(path, "saved fit state")
 
 
 @dataclasses.dataclass
