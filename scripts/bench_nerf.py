@@ -42,6 +42,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -63,9 +64,17 @@ from muon_nerf.fit.hardware import hardware  # noqa: E402
 from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
 from muon_nerf.fit.metrics import psnr  # noqa: E402
 from muon_nerf.fit.plotting import draw_panel, new_figure, save_figure  # noqa: E402
-from muon_nerf.nerf.bench import cpu_name, local_config, set_model  # noqa: E402
+from muon_nerf.nerf.bench import (  # noqa: E402
+    SAMPLER_KEYS,
+    StepTimer,
+    cpu_name,
+    local_config,
+    samples_per_ray,
+    set_model,
+)
 from muon_nerf.nerf.config import trainer_config  # noqa: E402
 from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
+from muon_nerf.nerf.model import GROUP_NAMES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LEGO = ROOT.parent / "shared" / "data" / "nerf_synthetic" / "lego"
@@ -85,6 +94,9 @@ class Profile:
     """Training rays per batch."""
     model: dict[str, Any] = field(default_factory=dict)
     """Model settings on top of the registered config (``set_model``)."""
+    proposal: dict[str, Any] = field(default_factory=lambda: {"sampler": "proposal"})
+    """What ``--sampler proposal`` sets instead of the coarse/fine sample counts (the proposal
+    defaults are nerfacto's: passes of 256 and 96 samples, the field on the last 48)."""
     device: str = "cpu"
     tf32: bool = False
     """TF32 matmuls (CUDA only; recorded)."""
@@ -129,6 +141,11 @@ DRY = Profile(
         "num_importance_samples": 8,
         "eval_num_rays_per_chunk": 256,
     },
+    proposal={
+        "sampler": "proposal",
+        "proposal.num_proposal_samples_per_ray": (16, 8),
+        "proposal.num_nerf_samples_per_ray": 8,
+    },
 )
 
 
@@ -142,6 +159,9 @@ class NerfBenchConfig:
     """Position-MLP architectures, run in this order (each arch's Adam/Muon pairs together)."""
     optimizers: tuple[Literal["adam", "muon"], ...] = OPTIMIZERS
     """Optimizer of the hidden matrices (the rest is always Adam)."""
+    sampler: Literal["coarse_fine", "proposal"] = "coarse_fine"
+    """coarse_fine: the profile's coarse + importance samples; proposal: nerfacto's proposal
+    networks pick the samples (the profile's proposal settings)."""
     seeds: tuple[int, ...] = (0,)
     iterations: int | None = None
     """Training iterations per run; None: the profile's."""
@@ -156,8 +176,11 @@ class NerfBenchConfig:
     dry_run: bool = False
     """Toy sphere scene, tiny model, 2 iterations, on the CPU: checks the whole pipeline."""
     resume: bool = False
-    """Keep the runs already in OUTPUT/results.json (measured at the same profile, scale and
-    model) and run only the planned ones it lacks."""
+    """Keep the runs already in OUTPUT/results.json (all of them, refused unless measured at the
+    same profile, scale and model) and run only the planned ones it lacks."""
+    merge: tuple[Path, ...] = ()
+    """Other benchmark outputs (folders with results.json) whose runs join this table, under the
+    same check as --resume: benchmarks run side by side on one machine end in one table."""
 
 
 def prepare_scene(cfg: NerfBenchConfig, profile: Profile, work: Path) -> Path:
@@ -239,11 +262,13 @@ def train_and_score(
     t0 = time.perf_counter()
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup(test_mode="test")  # the eval dataset is the test split
+    timer = StepTimer(trainer.optimizers.optimizers, sync=device.startswith("cuda"))
     t1 = time.perf_counter()
     trainer.train()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     t2 = time.perf_counter()
+    timer.remove()
     pipeline = trainer.pipeline
     metrics = pipeline.get_average_eval_image_metrics(get_std=True)
     camera, _ = next(iter(pipeline.datamanager.fixed_indices_eval_dataloader))
@@ -266,6 +291,11 @@ def train_and_score(
         "iterations_per_s": profile.iterations / (t2 - t1),
         "setup_seconds": t1 - t0,
         "eval_seconds": t3 - t2,
+        "optimizer_step_seconds": timer.seconds,
+        "optimizer_step_share": sum(timer.seconds.values()) / (t2 - t1),
+        "muon_step_share": (
+            timer.seconds[GROUP_NAMES["muon"]] / (t2 - t1) if GROUP_NAMES["muon"] in timer.seconds else None
+        ),
         "final_stable_rank": {n: _finite(r) for n, r in ranks.items()},
         "mean_stable_rank": _finite(statistics.mean(ranks.values())) if ranks else None,
         "model": model_record,
@@ -288,14 +318,23 @@ def _mean_std(xs: list[float | None], digits: int = 2) -> str:
     return f"{statistics.mean(xs):.{digits}f} ± {statistics.stdev(xs):.{digits}f}"
 
 
+def _step_shares(runs: list[dict]) -> str:
+    """Mean share of training time in optimizer steps, all groups (and Muon's group alone)."""
+    shares = [100 * r["optimizer_step_share"] for r in runs if r.get("optimizer_step_share") is not None]
+    if not shares:
+        return "–"
+    muon = [100 * r["muon_step_share"] for r in runs if r.get("muon_step_share") is not None]
+    return f"{statistics.mean(shares):.1f}" + (f" (Muon {statistics.mean(muon):.1f})" if muon else "")
+
+
 def summarize(runs: list[dict], background: float) -> tuple[str, list[dict]]:
     """Markdown table: one row per (arch, optimizer), mean ± std over seeds, plus the
     all-background baseline so a collapsed model is visible at a glance."""
     lines = [
         "| arch | optimizer | seeds | test PSNR (dB) | over background (dB) | SSIM | LPIPS "
-        "| stable rank | it/s | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| all-background (white) | – | – | {background:.2f} | 0.00 | – | – | – | – | – |",
+        "| stable rank | it/s | train s | optimizer steps (% of train s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| all-background (white) | – | – | {background:.2f} | 0.00 | – | – | – | – | – | – |",
     ]
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in runs:
@@ -318,7 +357,7 @@ def summarize(runs: list[dict], background: float) -> tuple[str, list[dict]]:
             f"| {_mean_std(row['test_ssim'], 3)} | {_mean_std([r['test_lpips'] for r in rs], 3)} "
             f"| {_mean_std([r['mean_stable_rank'] for r in rs], 1)} "
             f"| {_mean_std([r['iterations_per_s'] for r in rs])} "
-            f"| {_mean_std([r['seconds'] for r in rs], 0)} |"
+            f"| {_mean_std([r['seconds'] for r in rs], 0)} | {_step_shares(rs)} |"
         )
     return "\n".join(lines) + "\n", rows
 
@@ -388,8 +427,8 @@ def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
         f"Profile `{config['profile']}`{' (dry run)' if cfg.dry_run else ''} on {where}, torch "
         f"{mach['torch']}: {config['scene']['train_views']} training views at {config['scene']['size']}², "
         f"{config['scene']['test_views']} test views; {config['iterations']} iterations of "
-        f"{config['rays']} rays × ({config['model']['num_coarse_samples']} + "
-        f"{config['model']['num_importance_samples']}) samples, {config['model']['num_layers']}×"
+        f"{config['rays']} rays × ({samples_per_ray(config['model'])}) samples, "
+        f"{config['model']['num_layers']}×"
         f"{config['model']['width']} field; {state['minutes']:.1f} min{status}.\n\n"
     )
     atomic_write_bytes(cfg.output / "results.md", (header + table).encode())
@@ -404,28 +443,59 @@ COMPARABLE = ("profile", "iterations", "rays", "tf32", "device", "model")
 """What a kept run must share with this invocation (and the scene's size and views)."""
 
 
-def resumed_runs(path: Path, config: dict, plan: list[tuple[str, str, int]]) -> list[dict]:
-    """The runs of an earlier ``results.json`` that this plan still wants, after checking that
-    they were measured at the same scale: mixing profiles in one table would be silently wrong."""
-    if not path.is_file():
-        return []
+def kept_runs(path: Path, config: dict) -> list[dict]:
+    """The runs of an earlier ``results.json``, after checking that they were measured at the same
+    scale (mixing profiles in one table would be silently wrong); each carries its machine."""
     try:
         old = json.loads(path.read_text())
         old_config, runs = old["config"], old["runs"]
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise InputError(f"--resume: cannot read {path}: {err}") from None
+        raise InputError(f"cannot read {path}: {err}") from None
+    # results from before the proposal sampler existed were all coarse/fine
+    old_config = {**old_config, "model": {"sampler": "coarse_fine", **old_config.get("model", {})}}
     scene_keys = ("size", "stride", "train_views", "test_views")
     differs = [k for k in COMPARABLE if old_config.get(k) != config[k]] + [
         f"scene.{k}" for k in scene_keys if old_config.get("scene", {}).get(k) != config["scene"][k]
     ]
     if differs:
         raise InputError(
-            f"--resume: {path} was measured with other settings ({', '.join(differs)}); "
-            "choose another --output"
+            f"{path} was measured with other settings ({', '.join(differs)}): its runs cannot join "
+            "this table; choose another --output"
         )
-    old_machine = old.get("machine", {})
-    kept = [{"machine": old_machine, **r} for r in runs if (r["arch"], r["optimizer"], r["seed"]) in plan]
-    return kept
+    return [{"machine": old.get("machine", {}), **r} for r in runs]
+
+
+def gather_runs(cfg: NerfBenchConfig, config: dict) -> list[dict]:
+    """Runs kept from OUTPUT (``--resume``) and from each ``--merge`` folder, the first of each
+    (arch, optimizer, seed) winning; merged runs' renders are copied into OUTPUT."""
+    sources = ([cfg.output] if cfg.resume else []) + list(cfg.merge)
+    for folder in cfg.merge:
+        if not (folder / "results.json").is_file():
+            raise InputError(f"--merge {folder}: no results.json there")
+    runs: dict[tuple[str, str, int], dict] = {}
+    for folder in sources:
+        if not (folder / "results.json").is_file():
+            continue  # --resume on a fresh OUTPUT
+        for r in kept_runs(folder / "results.json", config):
+            key = (r["arch"], r["optimizer"], r["seed"])
+            if key in runs:
+                continue
+            runs[key] = r
+            source, target = render_path(folder, *key), render_path(cfg.output, *key)
+            if folder != cfg.output and source.is_file() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target, source.read_bytes())
+    return list(runs.values())
+
+
+def run_order(archs: tuple[str, ...]) -> Callable[[dict], tuple]:
+    """Table order: the given archs first (then others as they come), seeds, Adam before Muon."""
+    return lambda r: (
+        archs.index(r["arch"]) if r["arch"] in archs else len(archs),
+        r["arch"],
+        r["seed"],
+        OPTIMIZERS.index(r["optimizer"]),
+    )
 
 
 def main(cfg: NerfBenchConfig) -> dict:
@@ -438,6 +508,12 @@ def main(cfg: NerfBenchConfig) -> dict:
             if cfg.profile != "gpu":
                 raise InputError("--full is a gpu-profile option (400×400, all training views)")
             profile = replace(profile, **FULL)
+    if cfg.sampler == "proposal":
+        coarse_fine = SAMPLER_KEYS["coarse_fine"]
+        model = {k: v for k, v in profile.model.items() if k not in coarse_fine}
+        profile = replace(profile, model={**model, **profile.proposal})
+    else:
+        profile = replace(profile, model={"sampler": "coarse_fine", **profile.model})
     if cfg.iterations is not None:
         if cfg.iterations < 1:
             raise InputError(f"--iterations must be >= 1, got {cfg.iterations}")
@@ -485,12 +561,14 @@ def main(cfg: NerfBenchConfig) -> dict:
         "planned_runs": len(plan),
         "runs": [],
     }
-    if cfg.resume:
-        state["runs"] = resumed_runs(cfg.output / "results.json", state["config"], plan)
+    state["runs"] = gather_runs(cfg, state["config"])
     done = {(r["arch"], r["optimizer"], r["seed"]) for r in state["runs"]}
     todo = [run for run in plan if run not in done]
+    state["planned_runs"] = len(done) + len(todo)
+    order = run_order(cfg.archs)
+    state["runs"].sort(key=order)
     console.print(
-        f"[bold]{len(todo)} runs[/]{f' ({len(done)} kept from results.json)' if done else ''} on {scene} "
+        f"[bold]{len(todo)} runs[/]{f' ({len(done)} kept)' if done else ''} on {scene} "
         f"({train_views} training views, {len(truths)} test views); "
         f"all-background test PSNR {state['background_psnr']:.2f} dB"
     )
@@ -505,7 +583,7 @@ def main(cfg: NerfBenchConfig) -> dict:
         record, render = train_and_score(scene, arch, optimizer, seed, profile, device, work)
         save_render(render_path(cfg.output, arch, optimizer, seed), render)
         state["runs"].append(record)
-        state["runs"].sort(key=lambda r: plan.index((r["arch"], r["optimizer"], r["seed"])))
+        state["runs"].sort(key=order)
         console.print(
             f"    test PSNR {record['test_psnr']:.2f} dB, SSIM {record['test_ssim']:.3f}, "
             f"{record['iterations_per_s']:.2f} it/s, {record['seconds']:.0f} s"

@@ -63,6 +63,11 @@ def test_bench_nerf_dry_run_writes_table_json_and_figure(tmp_path):
         assert RUN_KEYS <= set(run) and run["iterations"] == 2 and run["seconds"] > 0
         assert 0 < run["test_psnr"] < 60 and -1 <= run["test_ssim"] <= 1
         assert run["final_stable_rank"] and all(r >= 1 for r in run["final_stable_rank"].values())
+        assert 0 < run["optimizer_step_share"] < 1 and run["model"]["sampler"] == "coarse_fine"
+        # the Muon group's steps are part of all optimizer steps; Adam runs have no Muon group
+        muon_share = run["muon_step_share"]
+        assert (muon_share is None) == (run["optimizer"] == "adam")
+        assert muon_share is None or 0 < muon_share < run["optimizer_step_share"]
 
     # the all-white baseline, recomputed independently from the test PNGs (mean of per-view PSNR)
     scene = Path(results["config"]["scene"]["data"])
@@ -87,7 +92,7 @@ def test_bench_nerf_dry_run_writes_table_json_and_figure(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "2 runs (4 kept from results.json)" in proc.stdout
+    assert "2 runs (4 kept)" in proc.stdout
     resumed = _strict_json(out / "results.json")
     assert resumed["runs"][:4] == runs and [r["seed"] for r in resumed["runs"][4:]] == [2, 2]
     proc = subprocess.run(
@@ -97,6 +102,66 @@ def test_bench_nerf_dry_run_writes_table_json_and_figure(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 2 and "measured with other settings (iterations)" in proc.stderr
+
+    # a proposal-sampler benchmark beside it: its own table, and refused in this one (--merge)
+    other = tmp_path / "proposal"
+    proc = subprocess.run(
+        [*bench, "--seeds", "3", "--sampler", "proposal", "--output", str(other)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proposal = _strict_json(other / "results.json")
+    assert proposal["config"]["model"]["sampler"] == "proposal"
+    assert proposal["config"]["model"]["proposal.num_nerf_samples_per_ray"] == 8
+    assert "proposal 16, 8 → 8" in (other / "results.md").read_text()
+    proc = subprocess.run(
+        [*bench, "--seeds", "0", "--resume", "--merge", str(other), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "measured with other settings (model)" in proc.stderr
+
+
+def test_merge_joins_tables_run_side_by_side(tmp_path):
+    """Two benchmarks of the same profile (e.g. one process per core) end in one table: --merge
+    takes the other's runs and renders; nothing is re-run."""
+    bench = _bench_module()
+    config = {"profile": "cpu", "iterations": 5, "rays": 8, "tf32": False, "device": "cpu"}
+    config |= {
+        "model": {"sampler": "coarse_fine", "width": 8},
+        "scene": {"size": 8, "stride": 4, "train_views": 2, "test_views": 1},
+    }
+
+    def results(folder: Path, arch: str, seeds: list[int]) -> None:
+        runs = [
+            {"arch": arch, "optimizer": o, "seed": s, "test_psnr": 20.0}
+            for s in seeds
+            for o in ("muon", "adam")
+        ]
+        folder.mkdir()
+        # written before the proposal sampler existed: no "sampler" in the model, read as coarse_fine
+        old = {**config, "model": {"width": 8}}
+        (folder / "results.json").write_text(
+            json.dumps({"config": old, "runs": runs, "machine": {"cpu": arch}})
+        )
+        bench.save_render(bench.render_path(folder, arch, "adam", seeds[0]), np.zeros((2, 2, 3)))
+
+    results(tmp_path / "a", "relu_pe", [0, 1])
+    results(tmp_path / "b", "siren", [0])
+    cfg = bench.NerfBenchConfig(archs=("siren", "relu_pe"), resume=True, merge=(tmp_path / "b",))
+    cfg.output = tmp_path / "a"
+    runs = sorted(bench.gather_runs(cfg, config), key=bench.run_order(cfg.archs))
+    assert [(r["arch"], r["optimizer"], r["seed"]) for r in runs] == [
+        ("siren", "adam", 0), ("siren", "muon", 0),
+        ("relu_pe", "adam", 0), ("relu_pe", "muon", 0), ("relu_pe", "adam", 1), ("relu_pe", "muon", 1),
+    ]  # fmt: skip
+    assert {r["machine"]["cpu"] for r in runs if r["arch"] == "siren"} == {"siren"}  # each keeps its machine
+    assert bench.render_path(tmp_path / "a", "siren", "adam", 0).is_file()  # its render came along
+    with pytest.raises(InputError, match="no results.json"):
+        bench.gather_runs(bench.NerfBenchConfig(merge=(tmp_path / "missing",)), config)
 
 
 def test_blender_subset_stride_keeps_every_kth_view_and_records_it(tmp_path):

@@ -14,13 +14,15 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import tyro
 from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
+from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from rich.console import Console
 from rich.table import Table
@@ -54,20 +56,82 @@ def local_config(
 
 FIELD_KEYS = ("arch", "num_layers", "width")
 """Model settings that live in the nested position-MLP config (``model.field``)."""
+SAMPLER_KEYS = {
+    "coarse_fine": ("num_coarse_samples", "num_importance_samples"),
+    "proposal": ("proposal.num_proposal_samples_per_ray", "proposal.num_nerf_samples_per_ray"),
+}
+"""Per sampler, the sample counts that say what one ray costs."""
+
+
+def _owner(model: Any, key: str) -> tuple[Any, str]:
+    """The config object that holds ``key`` (``FIELD_KEYS`` on the position MLP, ``a.b`` on the
+    model's nested ``a``) and the attribute name there."""
+    if key in FIELD_KEYS:
+        return model.field, key
+    *path, name = key.split(".")
+    for part in path:
+        model = getattr(model, part)
+    return model, name
 
 
 def set_model(config: TrainerConfig, **values: Any) -> dict[str, Any]:
-    """Set model settings in place (``FIELD_KEYS`` on the position-MLP config, the rest on the
-    model config) and return the model as run: arch, depth, width, samples per ray and every
-    value set. The one place benchmarks read or write the model config; with no values it reads."""
+    """Set model settings in place (``FIELD_KEYS`` on the position-MLP config, ``proposal.X`` on
+    the proposal config, the rest on the model config) and return the model as run: arch, depth,
+    width, sampler and its samples per ray, and every value set. The one place benchmarks read or
+    write the model config; with no values it reads."""
     model = config.pipeline.model
+    if "sampler" in values:  # first: it decides which sample counts are recorded
+        model.sampler = values["sampler"]
     for key, value in values.items():
-        setattr(model.field if key in FIELD_KEYS else model, key, value)
+        setattr(*_owner(model, key), tuple(value) if isinstance(value, list) else value)
     record = {key: getattr(model.field, key) for key in FIELD_KEYS}
-    for key in ("num_coarse_samples", "num_importance_samples", "hidden_optimizer", *values):
+    for key in ("sampler", *SAMPLER_KEYS[model.sampler], "hidden_optimizer", *values):
         if key not in FIELD_KEYS:
-            record[key] = getattr(model, key)
+            value = getattr(*_owner(model, key))
+            record[key] = list(value) if isinstance(value, tuple) else value
     return record
+
+
+def samples_per_ray(record: dict[str, Any]) -> str:
+    """What ``set_model`` recorded about the sampling, in words: "32 + 32" (coarse + importance)
+    or "proposal 256, 96 → 48"."""
+    if record["sampler"] == "proposal":
+        passes = ", ".join(map(str, record["proposal.num_proposal_samples_per_ray"]))
+        return f"proposal {passes} → {record['proposal.num_nerf_samples_per_ray']}"
+    return f"{record['num_coarse_samples']} + {record['num_importance_samples']}"
+
+
+class StepTimer:
+    """Seconds spent in each param group's ``optimizer.step`` (torch's public step hooks), so a
+    benchmark can state the optimizer's share of an iteration without a second, extra step.
+    ``sync`` (CUDA) waits for queued kernels at both ends, at the cost of two syncs per step."""
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], sync: bool = False) -> None:
+        self.seconds = dict.fromkeys(optimizers, 0.0)
+        self._start = 0.0
+        self._sync = sync
+        self._handles = []
+        for name, optimizer in optimizers.items():
+            self._handles.append(optimizer.register_step_pre_hook(self._begin))
+            self._handles.append(optimizer.register_step_post_hook(self._finisher(name)))
+
+    def _now(self) -> float:
+        if self._sync:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def _begin(self, *_: Any) -> None:
+        self._start = self._now()
+
+    def _finisher(self, name: str) -> Callable[..., None]:
+        def finish(*_: Any) -> None:
+            self.seconds[name] += self._now() - self._start
+
+        return finish
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
 
 
 def cpu_name() -> str:
@@ -91,36 +155,51 @@ class BenchArgs:
     """Timed iterations per method (after one warm-up each)."""
     rays: int | None = None
     """Rays per batch; None keeps the registered default."""
+    sampler: Literal["coarse_fine", "proposal"] | None = None
+    """None keeps the registered default."""
     output: Path = Path("outputs/nerf_bench")
+
+
+def _iterate(trainer: Trainer, step: int) -> None:
+    """One training iteration as ``Trainer.train`` runs it: the pipeline's callbacks (proposal
+    annealing and update schedule among them) around ``train_iteration``."""
+    for callback in trainer.callbacks:
+        callback.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+    trainer.train_iteration(step)
+    for callback in trainer.callbacks:
+        callback.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
 
 
 def run(args: BenchArgs) -> dict:
     if not (args.data / "transforms_train.json").is_file():
         raise InputError(f"{args.data}/transforms_train.json not found: expected a Blender-format scene")
+    if args.iterations < 1:
+        raise InputError(f"--iterations must be >= 1, got {args.iterations}")
     trainers: dict[str, Trainer] = {}
     for name, hidden_optimizer in (("muon-nerf", "muon"), ("muon-nerf-adam", "adam")):
         base = trainer_config(name, hidden_optimizer=hidden_optimizer)  # the registered methods' configs
         config = local_config(base, args.data, args.output / "runs", args.iterations + 1)
         if args.rays is not None:
             config.pipeline.datamanager.train_num_rays_per_batch = args.rays
+        if args.sampler is not None:
+            set_model(config, sampler=args.sampler)
         torch.manual_seed(0)
         trainer = config.setup(local_rank=0, world_size=1)
         trainer.setup()
         trainers[config.method_name] = trainer
     times: dict[str, list[float]] = {name: [] for name in trainers}
     step_times: dict[str, list[float]] = {name: [] for name in trainers}
+    timers = {name: StepTimer(trainer.optimizers.optimizers) for name, trainer in trainers.items()}
     load = os.getloadavg()[0]
     start = time.perf_counter()
     for step in range(args.iterations + 1):
         for name, trainer in trainers.items():
+            before = sum(timers[name].seconds.values())
             t0 = time.perf_counter()
-            trainer.train_iteration(step)
-            t1 = time.perf_counter()
-            trainer.optimizers.optimizer_step_all()  # grads are still there: the optimizers alone
-            t2 = time.perf_counter()
+            _iterate(trainer, step)
             if step > 0:  # step 0 is warm-up
-                times[name].append(t1 - t0)
-                step_times[name].append(t2 - t1)
+                times[name].append(time.perf_counter() - t0)
+                step_times[name].append(sum(timers[name].seconds.values()) - before)
     config = next(iter(trainers.values())).config
     model = set_model(config)
     result = {
@@ -133,7 +212,7 @@ def run(args: BenchArgs) -> dict:
         "scale": {
             "data": str(args.data),
             "rays_per_batch": config.pipeline.datamanager.train_num_rays_per_batch,
-            "samples_per_ray": model["num_coarse_samples"] + model["num_importance_samples"],
+            "samples_per_ray": samples_per_ray(model),
             "num_layers": model["num_layers"],
             "width": model["width"],
             "timed_iterations": args.iterations,
@@ -144,6 +223,7 @@ def run(args: BenchArgs) -> dict:
                 "iterations_per_s": 1 / statistics.median(times[name]),
                 "median_iteration_s": statistics.median(times[name]),
                 "median_optimizer_step_s": statistics.median(step_times[name]),
+                "optimizer_step_share": sum(step_times[name]) / sum(times[name]),
                 "iteration_s": times[name],
             }
             for name in trainers
@@ -159,7 +239,8 @@ def main() -> None:
     hardware = result["hardware"]
     load = hardware["load_average_1min_at_start"]
     table = Table(title=f"CPU training speed ({hardware['cpu']}, load {load:.1f})")
-    for col in ("method", "iterations/s", "s/iteration (median)", "optimizer step s (median)"):
+    columns = ("method", "iterations/s", "s/iteration (median)", "optimizer step s (median)", "step share")
+    for col in columns:
         table.add_column(col)
     for name, m in result["methods"].items():
         table.add_row(
@@ -167,6 +248,7 @@ def main() -> None:
             f"{m['iterations_per_s']:.3f}",
             f"{m['median_iteration_s']:.2f}",
             f"{m['median_optimizer_step_s']:.4f}",
+            f"{100 * m['optimizer_step_share']:.1f}%",
         )
     Console().print(table)
     print(f"scale: {result['scale']}; wall {result['wall_s']:.0f} s")
