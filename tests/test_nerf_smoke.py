@@ -1,10 +1,11 @@
 """End-to-end: a synthetic Blender scene trains in-process (the default field, and WIRE set by its
 command-line flag), then ns-eval / ns-render / ns-export work on the run from subprocesses with
-networking unavailable (``unshare -n`` where allowed), and ``ns-train --vis viewer`` serves the
-viewer on 127.0.0.1."""
+networking unavailable (``unshare -n`` where allowed), ``ns-train --vis viewer`` serves the
+viewer on 127.0.0.1, and ``ns-viewer`` opens the trained run."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -16,6 +17,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -227,10 +229,48 @@ def _http_status(url: str) -> int | None:
         return None
 
 
+@contextlib.contextmanager
+def _viewer(cmd: list[str], port: int, *markers: str) -> Iterator[tuple[subprocess.Popen, list[str], dict]]:
+    """Start ``cmd`` (which serves the viewer on ``port``) and yield once the viewer answers HTTP
+    200: readiness is the banner naming the port, then the endpoint polled until it answers
+    (bounded by timeouts, never a fixed sleep). Yields the process, its output lines so far and an
+    event per marker text; the process is killed at exit if still running."""
+    env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}  # the banner on one line, unbuffered
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # pytest may run in the background
+    )
+    lines: list[str] = []
+    events = {text: threading.Event() for text in (f"127.0.0.1:{port}", *markers)}
+    reader = threading.Thread(target=_follow, args=(proc.stdout, lines, events), daemon=True)
+    reader.start()
+    url, status = f"http://127.0.0.1:{port}/", None
+    try:
+        assert events[f"127.0.0.1:{port}"].wait(timeout=300) and proc.poll() is None, "".join(lines)[-3000:]
+        for _ in range(600):  # the server thread starts beside the banner: poll until it answers
+            status = _http_status(url)
+            if status is not None or proc.poll() is not None:
+                break
+            try:
+                proc.wait(timeout=0.1)  # returns early if the process exits
+            except subprocess.TimeoutExpired:
+                pass
+        assert status == 200, (status, "".join(lines)[-3000:])
+        yield proc, lines, events
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=30)
+
+
 def test_viewer_serves_on_localhost_during_a_cpu_run(scene, tmp_path):
-    """The viewer answers on a free port: readiness is the banner naming the port, then the HTTP
-    endpoint polled until it answers (bounded by timeouts, never a fixed sleep). The viewer stays
-    up after training (no race with a quick run) until the run is interrupted."""
+    """The viewer answers on a free port during training, and stays up after it (no race with a
+    quick run) until the run is interrupted."""
     port = _free_port()
     cmd = [
         str(BIN / "ns-train"),
@@ -252,41 +292,29 @@ def test_viewer_serves_on_localhost_during_a_cpu_run(scene, tmp_path):
         str(scene),
         "blender-data",
     ]
-    env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}  # the banner on one line, unbuffered
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # pytest may run in the background
-    )
-    lines: list[str] = []
-    banner, finished = threading.Event(), threading.Event()
-    markers = {f"127.0.0.1:{port}": banner, "Use ctrl+c to quit": finished}
-    reader = threading.Thread(target=_follow, args=(proc.stdout, lines, markers), daemon=True)
-    reader.start()
-    url, status = f"http://127.0.0.1:{port}/", None
-    try:
-        assert banner.wait(timeout=300) and proc.poll() is None, "".join(lines)[-3000:]
-        for _ in range(600):  # the server thread starts beside the banner: poll until it answers
-            status = _http_status(url)
-            if status is not None or proc.poll() is not None:
-                break
-            try:
-                proc.wait(timeout=0.1)  # returns early if ns-train exits
-            except subprocess.TimeoutExpired:
-                pass
-        assert status == 200, (status, "".join(lines)[-3000:])
+    with _viewer(cmd, port, "Use ctrl+c to quit") as (proc, lines, events):
         # training ends, the checkpoint is written, and the viewer keeps serving
-        assert finished.wait(timeout=300) and proc.poll() is None, "".join(lines)[-3000:]
-        assert _http_status(url) == 200
+        assert events["Use ctrl+c to quit"].wait(timeout=300) and proc.poll() is None, "".join(lines)[-3000:]
+        assert _http_status(f"http://127.0.0.1:{port}/") == 200
         assert list(tmp_path.rglob("step-*.ckpt")), "".join(lines)[-3000:]
         proc.send_signal(signal.SIGINT)  # ns-train's own way out of the viewer (ctrl+c)
         proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        reader.join(timeout=30)
     assert proc.returncode == 0, "".join(lines)[-3000:]
+
+
+def test_ns_viewer_opens_a_trained_run(trained):
+    """``ns-viewer --load-config`` loads the trained checkpoint (weights_only: Python floats in
+    the scheduler state) and serves it on a free port."""
+    config, _, _ = trained
+    port = _free_port()
+    cmd = [
+        str(BIN / "ns-viewer"),
+        "--load-config",
+        str(config.get_base_dir() / "config.yml"),
+        "--viewer.websocket-host=127.0.0.1",
+        f"--viewer.websocket-port={port}",
+    ]
+    with _viewer(cmd, port) as (proc, lines, _):
+        assert proc.poll() is None, "".join(lines)[-3000:]
+        output = "".join(lines)
+        assert "Done loading checkpoint" in output, output[-3000:]  # nerfstudio's eval_setup line
