@@ -42,6 +42,7 @@ import random
 import statistics
 import sys
 import time
+import unittest.mock
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -62,7 +63,7 @@ from muon_nerf.fit.diagnostics import stable_rank  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware  # noqa: E402
 from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
-from muon_nerf.fit.metrics import psnr  # noqa: E402
+from muon_nerf.fit.metrics import psnr, ssim  # noqa: E402
 from muon_nerf.fit.plotting import draw_panel, new_figure, save_figure  # noqa: E402
 from muon_nerf.nerf.bench import (  # noqa: E402
     SAMPLER_KEYS,
@@ -74,6 +75,7 @@ from muon_nerf.nerf.bench import (  # noqa: E402
 )
 from muon_nerf.nerf.config import trainer_config  # noqa: E402
 from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
+from muon_nerf.nerf.lpips import cached_lpips  # noqa: E402
 from muon_nerf.nerf.model import GROUP_NAMES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,7 +223,13 @@ def background_psnr(images: list[np.ndarray]) -> float:
     return statistics.mean(psnr(torch.ones_like(t), t) for t in map(torch.from_numpy, images))
 
 
+PEERS = ("vanilla-nerf",)
+"""nerfstudio's own methods that can join the table as an arch (Adam only, as they ship)."""
+
+
 def method_name(arch: str, optimizer: str) -> str:
+    if arch in PEERS:
+        return arch
     return "muon-nerf" + ("" if arch == "relu_pe" else f"-{arch}") + ("-adam" if optimizer == "adam" else "")
 
 
@@ -251,17 +259,70 @@ def run_config(
     return config, set_model(config, predict_normals=False, **profile.model)
 
 
+PEER_LPIPS = "torchmetrics.image.lpip.LearnedPerceptualImagePatchSimilarity"
+"""What nerfstudio's models import in ``populate_modules`` to build LPIPS, which downloads the
+AlexNet weights when they are not cached; replaced while a peer is built, in this process only."""
+
+
+class _AbsentLPIPS(torch.nn.Module):
+    """Stands in for LPIPS when its AlexNet weights are not cached: scores NaN (reported as no
+    LPIPS), never a download."""
+
+    def forward(self, *_: Any) -> torch.Tensor:
+        return torch.tensor(math.nan)
+
+
+def _offline_lpips() -> Callable[..., torch.nn.Module]:
+    """The constructor a peer gets for LPIPS: the same LPIPS from cached weights, else
+    ``_AbsentLPIPS``. LPIPS is a metric only: what the peer trains is unchanged."""
+    module, _ = cached_lpips()  # built before the patch: it imports the real class
+    return lambda *args, **kwargs: module if module is not None else _AbsentLPIPS()
+
+
+def _our_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A peer's ``(1, C, H, W)`` SSIM call, answered by our SSIM: every row of the table is
+    scored by the same functions."""
+    return torch.tensor(ssim(a[0].permute(1, 2, 0), b[0].permute(1, 2, 0)))
+
+
+def peer_config(
+    scene: Path, name: str, seed: int, profile: Profile, device: str, work: Path
+) -> tuple[TrainerConfig, dict[str, Any]]:
+    """nerfstudio's registered ``name`` config at the profile's rays, samples and iterations (its
+    own networks, optimizer and schedule), and its model for the record."""
+    from nerfstudio.configs.method_configs import method_configs
+
+    config = local_config(method_configs[name], scene, work / "runs", profile.iterations, device)
+    config.experiment_name = f"{name}-seed{seed}"
+    config.machine.seed = seed
+    config.pipeline.datamanager.train_num_rays_per_batch = profile.rays
+    config.pipeline.datamanager.eval_num_rays_per_batch = profile.rays
+    model = config.pipeline.model
+    keys = ("num_coarse_samples", "num_importance_samples", "eval_num_rays_per_chunk")
+    for key in keys:
+        if key in profile.model:
+            setattr(model, key, profile.model[key])
+    return config, {"method": name, "sampler": "coarse_fine", **{k: getattr(model, k) for k in keys}}
+
+
 def train_and_score(
     scene: Path, arch: str, optimizer: str, seed: int, profile: Profile, device: str, work: Path
 ) -> tuple[dict, np.ndarray]:
-    """One run, trained and scored. Returns its record and its render of the first test view."""
-    config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work)
+    """One run, trained and scored. Returns its record and its render of the first test view.
+    A peer (``PEERS``) is built with LPIPS from cached weights only and scored with our SSIM."""
+    if arch in PEERS:
+        config, model_record = peer_config(scene, arch, seed, profile, device, work)
+    else:
+        config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work)
     # nerfstudio keeps event writers in a module-level list; one run's must not log the next's
     writer.EVENT_WRITERS.clear()
     _seed_everything(seed)
     t0 = time.perf_counter()
     trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup(test_mode="test")  # the eval dataset is the test split
+    with unittest.mock.patch(PEER_LPIPS, _offline_lpips()):
+        trainer.setup(test_mode="test")  # the eval dataset is the test split
+    if arch in PEERS:
+        trainer.pipeline.model.ssim = _our_ssim
     timer = StepTimer(trainer.optimizers.optimizers, sync=device.startswith("cuda"))
     t1 = time.perf_counter()
     trainer.train()
@@ -271,11 +332,15 @@ def train_and_score(
     timer.remove()
     pipeline = trainer.pipeline
     metrics = pipeline.get_average_eval_image_metrics(get_std=True)
+    metrics = {k.removeprefix("fine_"): v for k, v in metrics.items()}  # a peer's fine_ssim, fine_lpips
     camera, _ = next(iter(pipeline.datamanager.fixed_indices_eval_dataloader))
     pipeline.eval()
-    render = pipeline.model.get_outputs_for_camera(camera)["rgb"].clamp(0, 1).cpu().numpy()
+    outputs = pipeline.model.get_outputs_for_camera(camera)
+    render = outputs["rgb" if "rgb" in outputs else "rgb_fine"].clamp(0, 1).cpu().numpy()
     t3 = time.perf_counter()
-    ranks = {n: stable_rank(w) for n, w in pipeline.model.field.mlp_base.hidden_weights().items()}
+    field = getattr(pipeline.model, "field", None)  # a peer has no field of ours: no ranks
+    hidden = field.mlp_base.hidden_weights() if hasattr(field, "mlp_base") else {}
+    ranks = {n: stable_rank(w) for n, w in hidden.items()}
     record = {
         "arch": arch,
         "optimizer": optimizer,
@@ -519,9 +584,12 @@ def main(cfg: NerfBenchConfig) -> dict:
             raise InputError(f"--iterations must be >= 1, got {cfg.iterations}")
         profile = replace(profile, iterations=cfg.iterations)
     device = cfg.device or profile.device
-    unknown = [a for a in cfg.archs if a not in ARCHITECTURES]
+    unknown = [a for a in cfg.archs if a not in ARCHITECTURES and a not in PEERS]
     if unknown:
-        raise InputError(f"unknown arch {', '.join(unknown)}: choose from {', '.join(ARCHITECTURES)}")
+        choices = ", ".join((*ARCHITECTURES, *PEERS))
+        raise InputError(f"unknown arch {', '.join(unknown)}: choose from {choices}")
+    if cfg.sampler != "coarse_fine" and any(a in PEERS for a in cfg.archs):
+        raise InputError(f"{', '.join(a for a in cfg.archs if a in PEERS)} samples coarse/fine only")
     if not cfg.seeds or not cfg.archs or not cfg.optimizers:
         raise InputError("need at least one arch, optimizer and seed")
     if device.startswith("cuda"):
@@ -531,9 +599,13 @@ def main(cfg: NerfBenchConfig) -> dict:
     work = cfg.work or cfg.output / "work"
     scene = prepare_scene(cfg, profile, work)
     truths = load_test_views(scene)
-    plan = [(a, o, s) for a in cfg.archs for s in cfg.seeds for o in cfg.optimizers]  # pairs together
+    plan = [  # pairs together; a peer runs as it ships (Adam)
+        (a, o, s) for a in cfg.archs for s in cfg.seeds for o in (("adam",) if a in PEERS else cfg.optimizers)
+    ]
     train_views = len(json.loads((scene / "transforms_train.json").read_text())["frames"])
-    _, first_model = run_config(scene, *plan[0], profile, device, work)  # for the record before any run
+    _, first_model = run_config(
+        scene, "relu_pe", "muon", 0, profile, device, work
+    )  # the model, for the record
     record_model = {k: v for k, v in first_model.items() if k not in ("arch", "hidden_optimizer")}
     state: dict[str, Any] = {
         "background_psnr": background_psnr(truths),

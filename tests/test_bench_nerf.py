@@ -185,3 +185,28 @@ def test_prepare_scene_uses_a_matching_subset_and_refuses_another(tmp_path):
     assert made == work / "scene" and subset_selection(made) == subset_selection(pack)
     with pytest.raises(InputError, match="already a subset"):
         bench.prepare_scene(bench.NerfBenchConfig(data=pack), bench.Profile(16, 4, 2, 1, 8), work)
+
+
+def test_vanilla_nerf_peer_runs_offline_beside_ours(tmp_path):
+    """nerfstudio's vanilla-nerf joins the table as an arch: Adam only, its own networks at the
+    profile's rays and samples, LPIPS never downloaded (no network: ``unshare -n`` where allowed)."""
+    out = tmp_path / "bench"
+    unshare = (
+        ["unshare", "-n"]
+        if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+        else []
+    )
+    proc = subprocess.run(
+        [*unshare, sys.executable, str(ROOT / "scripts/bench_nerf.py"), "--dry-run",
+         "--archs", "vanilla-nerf", "--output", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run,) = _strict_json(out / "results.json")["runs"]
+    assert (run["arch"], run["optimizer"], run["method"]) == ("vanilla-nerf", "adam", "vanilla-nerf")
+    assert RUN_KEYS <= set(run) and 0 < run["test_psnr"] < 60 and -1 <= run["test_ssim"] <= 1
+    assert run["model"]["num_coarse_samples"] == run["model"]["num_importance_samples"] == 8
+    assert run["mean_stable_rank"] is None  # not our field: no hidden matrices of ours to rank
+    bench = _bench_module()
+    with pytest.raises(InputError, match="coarse/fine only"):
+        bench.main(bench.NerfBenchConfig(archs=("vanilla-nerf",), sampler="proposal", output=tmp_path))
