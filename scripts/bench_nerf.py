@@ -73,7 +73,7 @@ from muon_nerf.nerf.bench import (  # noqa: E402
     samples_per_ray,
     set_model,
 )
-from muon_nerf.nerf.config import trainer_config  # noqa: E402
+from muon_nerf.nerf.config import ngp_trainer_config, trainer_config  # noqa: E402
 from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
 from muon_nerf.nerf.lpips import cached_lpips  # noqa: E402
 from muon_nerf.nerf.model import GROUP_NAMES  # noqa: E402
@@ -158,12 +158,15 @@ class NerfBenchConfig:
     """A Blender-format scene: the full one (subsampled here to the profile) or a subset that
     ``python -m muon_nerf.nerf.data subset`` wrote with exactly the profile's selection."""
     archs: tuple[str, ...] = ("relu_pe", "siren", "finer")
-    """Position-MLP architectures, run in this order (each arch's Adam/Muon pairs together)."""
+    """Run in this order (each arch's Adam/Muon pairs together): position-MLP architectures of
+    ``muon-nerf`` (relu, relu_pe, siren, …), ``ngp`` (``muon-ngp`` / ``muon-ngp-adam``), and
+    nerfstudio's ``vanilla-nerf`` and ``nerfacto`` (Adam only)."""
     optimizers: tuple[Literal["adam", "muon"], ...] = OPTIMIZERS
     """Optimizer of the hidden matrices (the rest is always Adam)."""
     sampler: Literal["coarse_fine", "proposal"] = "coarse_fine"
-    """coarse_fine: the profile's coarse + importance samples; proposal: nerfacto's proposal
-    networks pick the samples (the profile's proposal settings)."""
+    """For the position-MLP archs: coarse_fine: the profile's coarse + importance samples;
+    proposal: nerfacto's proposal networks pick the samples (the profile's proposal settings).
+    ngp and the peers sample as they ship."""
     seeds: tuple[int, ...] = (0,)
     iterations: int | None = None
     """Training iterations per run; None: the profile's."""
@@ -223,14 +226,57 @@ def background_psnr(images: list[np.ndarray]) -> float:
     return statistics.mean(psnr(torch.ones_like(t), t) for t in map(torch.from_numpy, images))
 
 
-PEERS = ("vanilla-nerf",)
-"""nerfstudio's own methods that can join the table as an arch (Adam only, as they ship)."""
+NGP = "ngp"
+"""``muon-ngp`` / ``muon-ngp-adam`` (hash grid + 4×64 ReLU MLP, proposal sampling) as an arch of
+the table: its own model and sampling at the profile's rays and iterations."""
+
+
+def _vanilla_settings(model: Any, profile: Profile) -> dict[str, Any]:
+    """vanilla-nerf at the profile's samples (its two 8×256 networks, RAdam, no schedule)."""
+    keys = ("num_coarse_samples", "num_importance_samples", "eval_num_rays_per_chunk")
+    for key in keys:
+        if key in profile.model:
+            setattr(model, key, profile.model[key])
+    return {"sampler": "coarse_fine", **{k: getattr(model, k) for k in keys}}
+
+
+def _nerfacto_settings(model: Any, profile: Profile) -> dict[str, Any]:
+    """nerfacto as a Blender scene needs it (its defaults are for unbounded captures): the object
+    inside the scene box without scene contraction, uniform first proposal samples between the
+    Blender near/far planes 2 and 6, white background (the images are composited on white), exact
+    poses (no camera optimization), pure-torch hash grids. Its sample counts stay its own."""
+    settings = {
+        "disable_scene_contraction": True,
+        "proposal_initial_sampler": "uniform",
+        "near_plane": 2.0,
+        "far_plane": 6.0,
+        "background_color": "white",
+        "implementation": "torch",
+    }
+    for key, value in settings.items():
+        setattr(model, key, value)
+    model.camera_optimizer.mode = "off"
+    if "eval_num_rays_per_chunk" in profile.model:
+        model.eval_num_rays_per_chunk = profile.model["eval_num_rays_per_chunk"]
+    samples = {k: getattr(model, k) for k in ("num_proposal_samples_per_ray", "num_nerf_samples_per_ray")}
+    return {"sampler": "proposal", **settings, "camera_optimizer": "off", **samples}
+
+
+PEERS: dict[str, Callable[[Any, Profile], dict[str, Any]]] = {
+    "vanilla-nerf": _vanilla_settings,
+    "nerfacto": _nerfacto_settings,
+}
+"""nerfstudio's own methods that can join the table as an arch (Adam, as they ship), each with the
+settings that make it run fairly at the profile's scale."""
 
 
 def method_name(arch: str, optimizer: str) -> str:
     if arch in PEERS:
         return arch
-    return "muon-nerf" + ("" if arch == "relu_pe" else f"-{arch}") + ("-adam" if optimizer == "adam" else "")
+    adam = "-adam" if optimizer == "adam" else ""
+    if arch == NGP:
+        return f"muon-ngp{adam}"
+    return "muon-nerf" + ("" if arch == "relu_pe" else f"-{arch}") + adam
 
 
 def _seed_everything(seed: int) -> None:
@@ -249,13 +295,19 @@ def run_config(
 ) -> tuple[TrainerConfig, dict[str, Any]]:
     """The registered method's config (``muon-nerf[-ARCH][-adam]``) at the profile's scale, and
     its model settings for the record."""
-    base = trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer, arch=arch)
+    if arch == NGP:
+        base = ngp_trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer)
+    else:
+        base = trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer, arch=arch)
     config = local_config(base, scene, work / "runs", profile.iterations, device)
     config.experiment_name = f"{arch}-{optimizer}-seed{seed}"
     config.machine.seed = seed
     config.pipeline.datamanager.train_num_rays_per_batch = profile.rays
     config.pipeline.datamanager.eval_num_rays_per_batch = profile.rays
     # predict_normals only adds inference outputs (a backward pass per chunk), not metrics
+    if arch == NGP:  # its own model and sampling
+        chunk = {k: v for k, v in profile.model.items() if k == "eval_num_rays_per_chunk"}
+        return config, set_model(config, predict_normals=False, **chunk)
     return config, set_model(config, predict_normals=False, **profile.model)
 
 
@@ -297,12 +349,7 @@ def peer_config(
     config.machine.seed = seed
     config.pipeline.datamanager.train_num_rays_per_batch = profile.rays
     config.pipeline.datamanager.eval_num_rays_per_batch = profile.rays
-    model = config.pipeline.model
-    keys = ("num_coarse_samples", "num_importance_samples", "eval_num_rays_per_chunk")
-    for key in keys:
-        if key in profile.model:
-            setattr(model, key, profile.model[key])
-    return config, {"method": name, "sampler": "coarse_fine", **{k: getattr(model, k) for k in keys}}
+    return config, {"method": name, **PEERS[name](config.pipeline.model, profile)}
 
 
 def train_and_score(
@@ -338,8 +385,11 @@ def train_and_score(
     outputs = pipeline.model.get_outputs_for_camera(camera)
     render = outputs["rgb" if "rgb" in outputs else "rgb_fine"].clamp(0, 1).cpu().numpy()
     t3 = time.perf_counter()
-    field = getattr(pipeline.model, "field", None)  # a peer has no field of ours: no ranks
-    hidden = field.mlp_base.hidden_weights() if hasattr(field, "mlp_base") else {}
+    # a peer's field is not ours: no hidden matrices of ours to rank
+    hidden_weights = getattr(
+        getattr(getattr(pipeline.model, "field", None), "mlp_base", None), "hidden_weights", None
+    )
+    hidden = hidden_weights() if hidden_weights is not None else {}
     ranks = {n: stable_rank(w) for n, w in hidden.items()}
     record = {
         "arch": arch,
@@ -584,12 +634,13 @@ def main(cfg: NerfBenchConfig) -> dict:
             raise InputError(f"--iterations must be >= 1, got {cfg.iterations}")
         profile = replace(profile, iterations=cfg.iterations)
     device = cfg.device or profile.device
-    unknown = [a for a in cfg.archs if a not in ARCHITECTURES and a not in PEERS]
+    unknown = [a for a in cfg.archs if a not in ARCHITECTURES and a != NGP and a not in PEERS]
     if unknown:
-        choices = ", ".join((*ARCHITECTURES, *PEERS))
+        choices = ", ".join((*ARCHITECTURES, NGP, *PEERS))
         raise InputError(f"unknown arch {', '.join(unknown)}: choose from {choices}")
-    if cfg.sampler != "coarse_fine" and any(a in PEERS for a in cfg.archs):
-        raise InputError(f"{', '.join(a for a in cfg.archs if a in PEERS)} samples coarse/fine only")
+    own = [a for a in cfg.archs if a in PEERS or a == NGP]
+    if cfg.sampler != "coarse_fine" and own:
+        raise InputError(f"--sampler is for the field archs; {', '.join(own)} sample as they ship")
     if not cfg.seeds or not cfg.archs or not cfg.optimizers:
         raise InputError("need at least one arch, optimizer and seed")
     if device.startswith("cuda"):

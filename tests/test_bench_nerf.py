@@ -187,9 +187,11 @@ def test_prepare_scene_uses_a_matching_subset_and_refuses_another(tmp_path):
         bench.prepare_scene(bench.NerfBenchConfig(data=pack), bench.Profile(16, 4, 2, 1, 8), work)
 
 
-def test_vanilla_nerf_peer_runs_offline_beside_ours(tmp_path):
-    """nerfstudio's vanilla-nerf joins the table as an arch: Adam only, its own networks at the
-    profile's rays and samples, LPIPS never downloaded (no network: ``unshare -n`` where allowed)."""
+def test_peers_and_ngp_run_offline_beside_ours(tmp_path):
+    """nerfstudio's vanilla-nerf and nerfacto join the table as archs (Adam only, their own
+    networks; vanilla-nerf at the profile's samples, nerfacto set up for a bounded Blender scene)
+    and so does muon-ngp (Adam and Muon); LPIPS is never downloaded (no network: ``unshare -n``
+    where allowed)."""
     out = tmp_path / "bench"
     unshare = (
         ["unshare", "-n"]
@@ -198,15 +200,26 @@ def test_vanilla_nerf_peer_runs_offline_beside_ours(tmp_path):
     )
     proc = subprocess.run(
         [*unshare, sys.executable, str(ROOT / "scripts/bench_nerf.py"), "--dry-run",
-         "--archs", "vanilla-nerf", "--output", str(out)],
+         "--archs", "vanilla-nerf", "nerfacto", "ngp", "--output", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (run,) = _strict_json(out / "results.json")["runs"]
-    assert (run["arch"], run["optimizer"], run["method"]) == ("vanilla-nerf", "adam", "vanilla-nerf")
-    assert RUN_KEYS <= set(run) and 0 < run["test_psnr"] < 60 and -1 <= run["test_ssim"] <= 1
-    assert run["model"]["num_coarse_samples"] == run["model"]["num_importance_samples"] == 8
-    assert run["mean_stable_rank"] is None  # not our field: no hidden matrices of ours to rank
+    runs = _strict_json(out / "results.json")["runs"]
+    assert [(r["arch"], r["optimizer"], r["method"]) for r in runs] == [
+        ("vanilla-nerf", "adam", "vanilla-nerf"),
+        ("nerfacto", "adam", "nerfacto"),
+        ("ngp", "adam", "muon-ngp-adam"),
+        ("ngp", "muon", "muon-ngp"),
+    ]
+    for run in runs:
+        assert RUN_KEYS <= set(run) and 0 < run["test_psnr"] < 60 and -1 <= run["test_ssim"] <= 1
+    vanilla, nerfacto, ngp_adam, ngp_muon = runs
+    assert vanilla["model"]["num_coarse_samples"] == vanilla["model"]["num_importance_samples"] == 8
+    assert nerfacto["model"]["disable_scene_contraction"] and nerfacto["model"]["camera_optimizer"] == "off"
+    # not our field: no hidden matrices of ours to rank; muon-ngp's two 64×64 ones are ranked
+    assert vanilla["mean_stable_rank"] is None and nerfacto["mean_stable_rank"] is None
+    assert len(ngp_muon["final_stable_rank"]) == 2 and ngp_muon["model"]["sampler"] == "proposal"
+    assert ngp_muon["muon_step_share"] > 0 and ngp_adam["muon_step_share"] is None
     bench = _bench_module()
-    with pytest.raises(InputError, match="coarse/fine only"):
+    with pytest.raises(InputError, match="sample as they ship"):
         bench.main(bench.NerfBenchConfig(archs=("vanilla-nerf",), sampler="proposal", output=tmp_path))
