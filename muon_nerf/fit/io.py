@@ -43,10 +43,25 @@ def check_run_dir(final: Path, overwrite: bool = False) -> None:
     check_writable_parent(final)
 
 
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first: what ``mkdir(parents=
+    True)`` would create, so that whoever creates them can remove them again."""
+    return [p for p in (folder, *folder.parents) if not p.exists()]
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty; stop at the first that is not."""
+    for folder in folders:
+        try:
+            Path(folder).rmdir()
+        except OSError:
+            break
+
+
 def check_writable_parent(final: Path) -> None:
     """Refuse a path whose folder cannot be created or written (folders the check made are
     removed again)."""
-    created = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
+    created = missing_folders(final.parent)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(prefix=".write-test.", dir=final.parent):
@@ -54,11 +69,7 @@ def check_writable_parent(final: Path) -> None:
     except OSError as err:
         raise InputError(f"cannot write to output folder {final.parent}: {err.strerror or err}") from None
     finally:
-        for folder in created:  # deepest first; only what the check made, and only if still empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        remove_empty_folders(created)  # only what the check made, and only if still empty
 
 
 @contextmanager

@@ -31,7 +31,14 @@ import torch
 from muon_nerf.fit.checkpoint import load_saved
 from muon_nerf.fit.diagnostics import RankTracker
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes, pid_alive, strict_json, write_json
+from muon_nerf.fit.io import (
+    atomic_write_bytes,
+    missing_folders,
+    pid_alive,
+    remove_empty_folders,
+    strict_json,
+    write_json,
+)
 from muon_nerf.fit.loop import FitResult, FitState
 
 SUFFIX = ".incomplete"
@@ -105,7 +112,7 @@ class Progress:
                     "or pass --overwrite to start over"
                 )
             shutil.rmtree(folder)
-        created = [str(p) for p in (folder.parent, *folder.parent.parents) if not p.exists()]
+        created = [str(p) for p in missing_folders(folder.parent)]
         (folder / "checkpoints").mkdir(parents=True, mode=0o777)
         (folder / "finished").mkdir(mode=0o777)
         record = {
@@ -238,11 +245,7 @@ class Progress:
     def discard(self) -> None:
         """Remove the folder, and the parents its run created if they are empty now."""
         shutil.rmtree(self.folder, ignore_errors=True)
-        for parent in self.record.get("created_parents", []):  # deepest first
-            try:
-                Path(parent).rmdir()
-            except OSError:
-                break
+        remove_empty_folders([Path(p) for p in self.record.get("created_parents", [])])
 
 
 def remove_leftovers(parent: Path) -> None:
