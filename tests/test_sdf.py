@@ -307,3 +307,25 @@ def test_signal_pickles_for_sweep_workers(sphere_file: Path):
         copy.reference_surface.closest(pts)[0], signal.reference_surface.closest(pts)[0]
     )
     torch.testing.assert_close(copy.train.target, signal.train.target)
+
+
+def test_clamp_keeps_deepsdf_error_and_never_stalls_a_prediction():
+    """Where DeepSDF's clipped error has a gradient, ours is the same; where a prediction beyond
+    ±δ faces a target inside (DeepSDF: no gradient), ours pulls it back."""
+    from muon_nerf.sdf.signal import one_sided_clamp
+
+    delta = 0.1
+    target = torch.tensor([0.5, 0.5, 0.5, 0.05, 0.05, -0.5, -0.5])
+    pred = torch.tensor([0.7, 0.05, -0.3, 0.02, 0.4, -0.9, 0.3], requires_grad=True)
+    p, t = one_sided_clamp(pred, target, delta)
+    deepsdf = pred.detach().clamp(-delta, delta) - target.clamp(-delta, delta)
+    ours = (p - t).detach()
+    # beyond ±δ on the saturated target's side: no error, as DeepSDF; prediction inside ±δ: DeepSDF's
+    assert ours[0] == deepsdf[0] == 0 and ours[5] == deepsdf[5] == 0
+    assert ours[[1, 3]].tolist() == pytest.approx(deepsdf[[1, 3]].tolist())
+    # beyond ±δ on the wrong side or against a target inside: the whole error, not the clipped one
+    assert ours[[2, 4, 6]].tolist() == pytest.approx([-0.4, 0.35, 0.4])
+    (p - t).abs().sum().backward()
+    # every prediction that is wrong has a gradient (index 4: 0.4 against 0.05; index 2: -0.3
+    # against a clipped 0.5), only the two that are right on a saturated side have none
+    assert pred.grad.tolist() == [0.0, -1.0, -1.0, -1.0, 1.0, 0.0, 1.0]

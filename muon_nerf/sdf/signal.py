@@ -74,6 +74,19 @@ class SdfData:
             raise InputError("--eikonal-weight and --eval-volume-points must be >= 0")
 
 
+def one_sided_clamp(pred: Tensor, target: Tensor, delta: float) -> tuple[Tensor, Tensor]:
+    """DeepSDF's clamp, without its dead gradient. DeepSDF clips prediction and target to ±δ, so
+    a prediction beyond ±δ gets no gradient even where the target lies inside (a field whose
+    output starts beyond ±δ everywhere, as a hash grid's near-constant initial output can, never
+    trains). Here the target is clipped as in DeepSDF and the prediction only on the side where
+    its target is clipped too: the error is DeepSDF's wherever DeepSDF's has a gradient, and the
+    prediction is pulled back where DeepSDF's is stuck."""
+    clipped = target.clamp(-delta, delta)
+    pred = torch.where(target >= delta, pred.clamp(max=delta), pred)
+    pred = torch.where(target <= -delta, pred.clamp(min=-delta), pred)
+    return pred, clipped
+
+
 class SdfSignal(Signal):
     task = "sdf"
     primary_metric = "chamfer_l1_x1e3"
@@ -108,10 +121,7 @@ class SdfSignal(Signal):
         raw = field(coords)
         pred, target = raw, batch.target
         if self.cfg.clamp is not None:
-            pred, target = (
-                pred.clamp(-self.cfg.clamp, self.cfg.clamp),
-                target.clamp(-self.cfg.clamp, self.cfg.clamp),
-            )
+            pred, target = one_sided_clamp(pred, target, self.cfg.clamp)
         err = pred - target
         loss = err.abs().mean() if self.cfg.sdf_loss == "l1" else err.square().mean()
         if eikonal:
