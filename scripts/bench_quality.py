@@ -20,6 +20,7 @@ ranks, time, hardware), ``results.md`` (mean ± std over images, Muon − Adam g
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 import statistics
 import sys
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muon_nerf.fields import ARCHITECTURES  # noqa: E402
 from muon_nerf.fit.cli import cli  # noqa: E402
-from muon_nerf.fit.errors import run_cli  # noqa: E402
+from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware  # noqa: E402
 from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
 from muon_nerf.fit.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
@@ -52,6 +53,10 @@ class Profile:
     """Flags for every image run (scale, width, schedule)."""
     task_args: dict[str, tuple[str, ...]]
     """Flags per extra task (audio, ct, sisr, sdf), on top of each task's paper defaults."""
+    arch_args: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Flags per image arch, after ``image_args`` (the later value of a repeated flag wins)."""
+    task_arch_args: dict[str, dict[str, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
+    """Extra rows: per task, per arch, flags after the task's (e.g. the SDF task with a hash grid)."""
 
 
 PROFILES: dict[str, Profile] = {
@@ -75,6 +80,47 @@ PROFILES: dict[str, Profile] = {
             ),
             "sdf": ("--mesh", str(DATA / "shapes/bunny/bun_zipper.ply")),
         },
+        # A hash table is large: sized so the values-to-parameters ratio stays near the other
+        # rows' (image ≈ 4, SDF ≈ 7–9). Image: 8 levels up to the 192-px side, 512 rows per
+        # level, a 5×52 MLP. SDF: 6 levels at resolutions 8 … 64 (4096 rows per level), a 4×64
+        # MLP (finer levels in a table this small are mostly hash collisions: floaters). Tables
+        # at instant-ngp's lr 1e-2.
+        arch_args={
+            "hash": (
+                "--width",
+                "52",
+                "--hash-levels",
+                "8",
+                "--hash-log2-table-size",
+                "9",
+                "--hash-finest-resolution",
+                "192",
+                "--encoding-lr",
+                "1e-2",
+            ),
+        },  # fmt: skip
+        task_arch_args={
+            "sdf": {
+                "hash": (
+                    "--arch",
+                    "hash",
+                    "--num-layers",
+                    "4",
+                    "--width",
+                    "64",
+                    "--hash-levels",
+                    "6",
+                    "--hash-log2-table-size",
+                    "12",
+                    "--hash-base-resolution",
+                    "8",
+                    "--hash-finest-resolution",
+                    "64",
+                    "--encoding-lr",
+                    "1e-2",
+                ),
+            },
+        },  # fmt: skip
     ),
     "paper": Profile(
         image_args=(),
@@ -93,14 +139,17 @@ PROFILES: dict[str, Profile] = {
 class QualityConfig:
     profile: Literal["cpu", "paper"] = "cpu"
     images: tuple[Path, ...] = tuple(DATA / "kodak" / f"kodim{i:02d}.png" for i in (1, 5, 13))
-    archs: tuple[str, ...] = tuple(a for a in ARCHITECTURES if a != "hash")
-    """The paper's seven; hash joins once its table is sized for a capacity-limited comparison."""
+    archs: tuple[str, ...] = tuple(ARCHITECTURES)
+    """Image architectures: the paper's seven and hash (sized per profile, ``arch_args``)."""
     tasks: tuple[str, ...] = ("audio", "ct", "sisr", "sdf")
     """Extra tasks to run when registered in muon-fit (skipped with a note otherwise)."""
     extra: str = ""
     """Flags appended to every run, e.g. ``--extra="--steps 20"`` for a smoke run."""
     device: str = "cpu"
     output_dir: Path = Path("outputs/bench/quality")
+    resume: bool = False
+    """Keep the runs already in OUTPUT_DIR/results.json whose task and flags this plan repeats
+    (refused unless the profile is the same) and run only the others."""
 
 
 def run_pair(task: str, args: list[str], device: str) -> dict:
@@ -121,6 +170,7 @@ def run_pair(task: str, args: list[str], device: str) -> dict:
         }
     out["values_per_param"] = values / out["runs"]["adam"]["num_params"]
     out["primary_metric"] = signal.primary_metric
+    out["hardware"] = hardware()
     return out
 
 
@@ -227,28 +277,56 @@ def write_results(cfg: QualityConfig, runs: list[dict], seconds: float, done: bo
     return header + table, rows
 
 
+def kept_runs(cfg: QualityConfig, plan: list[tuple[str, list[str]]]) -> tuple[list[dict], float]:
+    """``--resume``: the pairs of an earlier results.json that this plan repeats (same task and
+    flags), each with the machine it ran on, and their share of its minutes; another profile's
+    file is refused."""
+    path = cfg.output_dir / "results.json"
+    if not path.is_file():
+        return [], 0.0
+    try:
+        old = json.loads(path.read_text())
+        old_profile, runs = old["profile"], old["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(f"--resume: cannot read {path}: {err}") from None
+    if old_profile != cfg.profile:
+        raise InputError(
+            f"--resume: {path} holds profile {old_profile}, not {cfg.profile}: choose another --output-dir"
+        )
+    wanted = [(task, list(args)) for task, args in plan]
+    kept = [{"hardware": old.get("hardware"), **r} for r in runs if (r["task"], r["args"]) in wanted]
+    return kept, old.get("minutes", 0.0) * len(kept) / max(len(runs), 1)
+
+
 def main(cfg: QualityConfig) -> dict:
     console = Console()
     profile = PROFILES[cfg.profile]
     plan: list[tuple[str, list[str]]] = []
     for image in cfg.images:
         for arch in cfg.archs:
+            image_args = [*profile.image_args, *profile.arch_args.get(arch, ())]
             plan.append(
-                (
-                    "image",
-                    ["--image", str(image), "--arch", arch, *profile.image_args, *shlex.split(cfg.extra)],
-                )
+                ("image", ["--image", str(image), "--arch", arch, *image_args, *shlex.split(cfg.extra)])
             )
     for task in cfg.tasks:
         if task not in TASKS:
             console.print(f"[yellow]{task}: not registered in muon-fit here, skipped")
             continue
-        plan.append((task, [*profile.task_args.get(task, ()), *shlex.split(cfg.extra)]))
+        task_args = [*profile.task_args.get(task, ()), *shlex.split(cfg.extra)]
+        plan.append((task, task_args))
+        for arch, arch_args in profile.task_arch_args.get(task, {}).items():
+            if arch in cfg.archs:
+                plan.append((task, [*task_args, *arch_args]))
     if not plan:
         raise SystemExit("error: nothing to run (no images and no registered tasks)")
-    runs, start = [], time.perf_counter()
-    for i, (task, args) in enumerate(plan, 1):
-        console.print(f"[bold][{i}/{len(plan)}][/] {task} {' '.join(args)}")
+    runs, minutes = kept_runs(cfg, plan) if cfg.resume else ([], 0.0)
+    kept = {(r["task"], tuple(r["args"])) for r in runs}
+    todo = [(task, args) for task, args in plan if (task, tuple(args)) not in kept]
+    if runs:
+        console.print(f"{len(runs)} pairs kept from {cfg.output_dir / 'results.json'}, {len(todo)} to run")
+    start = time.perf_counter()
+    for i, (task, args) in enumerate(todo, 1):
+        console.print(f"[bold][{i}/{len(todo)}][/] {task} {' '.join(args)}")
         runs.append(run_pair(task, args, cfg.device))
         r = runs[-1]
         m = r["primary_metric"]
@@ -257,9 +335,11 @@ def main(cfg: QualityConfig) -> dict:
             f"({m}; values/params {r['values_per_param']:.1f})"
         )
         # rewritten after every pair: a long benchmark stopped early keeps what it measured
-        table, rows = write_results(
-            cfg, runs, time.perf_counter() - start, done=i == len(plan), planned=len(plan)
-        )
+        runs.sort(key=lambda r: [(t, list(a)) for t, a in plan].index((r["task"], r["args"])))
+        seconds = 60 * minutes + time.perf_counter() - start
+        table, rows = write_results(cfg, runs, seconds, done=len(runs) == len(plan), planned=len(plan))
+    if not todo:
+        table, rows = write_results(cfg, runs, 60 * minutes, done=True, planned=len(plan))
     console.print(table)
     console.print(f"wrote {cfg.output_dir}/results.json, results.md, quality.png")
     return {"rows": rows, "runs": runs}

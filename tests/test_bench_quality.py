@@ -39,3 +39,27 @@ def test_bench_quality_writes_table_json_and_figure(tmp_path):
     table = (out / "results.md").read_text()
     assert "| image | relu | 2 |" in table and "±" in table
     assert (out / "quality.png").stat().st_size > 0
+
+    # --resume keeps the four pairs and runs only the hash ones (with the profile's hash flags)
+    bench = [sys.executable, str(ROOT / "scripts/bench_quality.py"), "--images", *images, "--tasks"]
+    proc = subprocess.run(
+        [*bench, "--archs", "relu", "gauss", "hash", "--extra=--steps 4 --width 8 --eval-every 4",
+         "--resume", "--output-dir", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "4 pairs kept" in proc.stdout and "2 to run" in proc.stdout
+    resumed = json.loads((out / "results.json").read_text())
+    assert resumed["complete"] and [r["config"]["field"]["arch"] for r in resumed["runs"]] == [
+        "relu", "gauss", "hash", "relu", "gauss", "hash",
+    ]  # fmt: skip
+    assert [r for r in resumed["runs"] if r["config"]["field"]["arch"] != "hash"] == [
+        {"hardware": results["hardware"], **r} for r in results["runs"]
+    ]
+    hash_run = resumed["runs"][2]
+    assert hash_run["config"]["field"]["encoding"]["hash"]["hash_levels"] == 8
+    assert hash_run["config"]["optim"]["encoding_lr"] == 1e-2
+    proc = subprocess.run(
+        [*bench, "--profile", "paper", "--resume", "--output-dir", str(out)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "holds profile cpu" in proc.stderr
