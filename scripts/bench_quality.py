@@ -25,6 +25,7 @@ import shlex
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -257,8 +258,13 @@ def write_results(cfg: QualityConfig, runs: list[dict], seconds: float, done: bo
     table, rows = summarize(runs)
     hw = hardware()
     status = "" if done else f" (partial: {len(runs)} of {planned} runs so far)"
+    threads = Counter((r.get("hardware") or hw)["threads"] for r in runs)  # kept pairs keep theirs
+    if len(threads) > 1:
+        where = ", ".join(f"{n} pairs at {t} threads" for t, n in sorted(threads.items()))
+    else:
+        where = f"{hw['threads']} threads"
     header = (
-        f"Profile `{cfg.profile}` on {hw['processor']} ({hw['threads']} threads, torch {hw['torch']}"
+        f"Profile `{cfg.profile}` on {hw['processor']} ({where}, torch {hw['torch']}"
         f"{', ' + hw['gpu'] if 'gpu' in hw else ''}), {seconds / 60:.1f} min{status}.\n\n"
     )
     atomic_write_bytes(cfg.output_dir / "results.md", (header + table).encode())
