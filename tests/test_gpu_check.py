@@ -36,6 +36,7 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
         "image_relu.png",
         "image_siren.json",
         "nerf",
+        "ngp",
         "speed.json",
     ]
     image = json.loads((tmp_path / "image_relu.json").read_text())
@@ -49,8 +50,14 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
     nerf = json.loads((tmp_path / "nerf" / "results.json").read_text())
     assert [(r["arch"], r["optimizer"]) for r in nerf["runs"]] == [("relu_pe", "adam"), ("relu_pe", "muon")]
     assert nerf["background_psnr"] > 0 and all(r["test_psnr"] > 0 for r in nerf["runs"])
+    ngp = json.loads((tmp_path / "ngp" / "results.json").read_text())
+    assert [(r["method"], r["optimizer"]) for r in ngp["runs"]] == [
+        ("muon-ngp-adam", "adam"),
+        ("muon-ngp", "muon"),
+    ]
+    assert ngp["runs"][1]["muon_step_share"] > 0  # the Muon step's share of training time
 
 
 def test_gpu_check_only_refuses_unknown_parts(tmp_path):
     proc = _gpu_check("--dry-run", "--only", "nerf,bogus", str(tmp_path))
-    assert proc.returncode == 2 and "--only takes speed, image, nerf; got bogus" in proc.stderr
+    assert proc.returncode == 2 and "--only takes speed, image, nerf, ngp; got bogus" in proc.stderr
