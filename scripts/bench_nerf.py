@@ -43,6 +43,7 @@ import statistics
 import sys
 import time
 import unittest.mock
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -537,7 +538,12 @@ def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
     done = len(runs) == state["planned_runs"]
     state["minutes"] = sum(r["setup_seconds"] + r["seconds"] + r["eval_seconds"] for r in runs) / 60
     status = "" if done else f" (partial: {len(runs)} of {state['planned_runs']} runs)"
-    where = mach.get("gpu") or f"{mach['cpu']} ({mach['threads']} threads)"
+    threads = Counter(r.get("machine", mach).get("threads") for r in runs) or Counter([mach["threads"]])
+    if len(threads) > 1:  # kept or merged runs keep their own machine
+        spread = ", ".join(f"{n} runs at {t} threads" for t, n in sorted(threads.items()))
+    else:
+        spread = f"{next(iter(threads))} threads"
+    where = mach.get("gpu") or f"{mach['cpu']} ({spread})"
     header = (
         f"Profile `{config['profile']}`{' (dry run)' if cfg.dry_run else ''} on {where}, torch "
         f"{mach['torch']}: {config['scene']['train_views']} training views at {config['scene']['size']}², "
