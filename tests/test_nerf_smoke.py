@@ -318,3 +318,19 @@ def test_ns_viewer_opens_a_trained_run(trained):
         assert proc.poll() is None, "".join(lines)[-3000:]
         output = "".join(lines)
         assert "Done loading checkpoint" in output, output[-3000:]  # nerfstudio's eval_setup line
+
+
+@pytest.mark.parametrize("family", ["nerf", "ngp"])
+def test_speed_bench_interleaves_both_methods_with_their_callbacks(scene, tmp_path, family):
+    """``python -m muon_nerf.nerf.bench``: both registered methods of a family train in one
+    process, their iterations interleaved and run as ``Trainer.train`` runs them (callbacks
+    included: the proposal sampler's schedule for ngp); the optimizer steps are timed by hooks."""
+    from muon_nerf.nerf.bench import BenchArgs, run
+
+    result = run(BenchArgs(data=scene, iterations=2, rays=32, family=family, output=tmp_path))
+    assert set(result["methods"]) == {f"muon-{family}", f"muon-{family}-adam"}
+    for method in result["methods"].values():
+        assert len(method["iteration_s"]) == 2 and method["iterations_per_s"] > 0
+        assert 0 < method["median_optimizer_step_s"] < method["median_iteration_s"]
+        assert 0 < method["optimizer_step_share"] < 1
+    assert result["scale"]["samples_per_ray"] == ("proposal 256, 96 → 48" if family == "ngp" else "64 + 64")

@@ -1,8 +1,10 @@
-"""Training speed of ``muon-nerf`` vs ``muon-nerf-adam`` on one machine, interleaved.
+"""Training speed of ``muon-nerf`` vs ``muon-nerf-adam`` (or ``muon-ngp`` vs ``muon-ngp-adam``)
+on one machine, interleaved.
 
 Both trainers are built in one process from the registered configs (default batch and model
 unless overridden) and their iterations alternate, so load from other processes hits both alike.
-Prints a table and writes JSON with the hardware, scale and wall time.
+Prints a table (iterations/s, the optimizer steps' median time and share of an iteration, timed
+with torch's step hooks) and writes JSON with the hardware, scale and wall time.
 
     python -m muon_nerf.nerf.bench --data /tmp/lego4 --iterations 6
 """
@@ -29,7 +31,7 @@ from rich.table import Table
 
 from muon_nerf.fit.errors import InputError, run_cli
 from muon_nerf.fit.io import write_json
-from muon_nerf.nerf.config import trainer_config
+from muon_nerf.nerf.config import ngp_trainer_config, trainer_config
 
 
 def local_config(
@@ -157,6 +159,8 @@ class BenchArgs:
     """Rays per batch; None keeps the registered default."""
     sampler: Literal["coarse_fine", "proposal"] | None = None
     """None keeps the registered default."""
+    family: Literal["nerf", "ngp"] = "nerf"
+    """nerf: muon-nerf vs muon-nerf-adam; ngp: muon-ngp vs muon-ngp-adam."""
     output: Path = Path("outputs/nerf_bench")
 
 
@@ -176,8 +180,10 @@ def run(args: BenchArgs) -> dict:
     if args.iterations < 1:
         raise InputError(f"--iterations must be >= 1, got {args.iterations}")
     trainers: dict[str, Trainer] = {}
-    for name, hidden_optimizer in (("muon-nerf", "muon"), ("muon-nerf-adam", "adam")):
-        base = trainer_config(name, hidden_optimizer=hidden_optimizer)  # the registered methods' configs
+    build = ngp_trainer_config if args.family == "ngp" else trainer_config  # the registered methods' configs
+    for hidden_optimizer in ("muon", "adam"):
+        name = f"muon-{args.family}" + ("-adam" if hidden_optimizer == "adam" else "")
+        base = build(name, hidden_optimizer=hidden_optimizer)
         config = local_config(base, args.data, args.output / "runs", args.iterations + 1)
         if args.rays is not None:
             config.pipeline.datamanager.train_num_rays_per_batch = args.rays
