@@ -39,6 +39,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import sys
 import time
@@ -63,7 +64,7 @@ from muon_nerf.fit.cli import cli  # noqa: E402
 from muon_nerf.fit.diagnostics import stable_rank  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware  # noqa: E402
-from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
+from muon_nerf.fit.io import atomic_write_bytes, missing_folders, write_json  # noqa: E402
 from muon_nerf.fit.metrics import psnr, ssim  # noqa: E402
 from muon_nerf.fit.plotting import draw_panel, new_figure, save_figure  # noqa: E402
 from muon_nerf.nerf.bench import (  # noqa: E402
@@ -654,6 +655,7 @@ def main(cfg: NerfBenchConfig) -> dict:
             raise InputError(f"device {device} requested but torch sees no CUDA device")
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = profile.tf32
     work = cfg.work or cfg.output / "work"
+    made = missing_folders(work)  # deepest first: made[-1] is the outermost folder this run makes
     scene = prepare_scene(cfg, profile, work)
     truths = load_test_views(scene)
     plan = [  # pairs together; a peer runs as it ships (Adam)
@@ -690,7 +692,12 @@ def main(cfg: NerfBenchConfig) -> dict:
         "planned_runs": len(plan),
         "runs": [],
     }
-    state["runs"] = gather_runs(cfg, state["config"])
+    try:
+        state["runs"] = gather_runs(cfg, state["config"])
+    except InputError:  # refused before any run: the scene subset written for it goes too
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        raise
     done = {(r["arch"], r["optimizer"], r["seed"]) for r in state["runs"]}
     todo = [run for run in plan if run not in done]
     state["planned_runs"] = len(done) + len(todo)

@@ -123,6 +123,14 @@ def test_bench_nerf_dry_run_writes_table_json_and_figure(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 2 and "measured with other settings (model)" in proc.stderr
+    fresh = tmp_path / "fresh"  # refused into a new OUTPUT: the scene it wrote first is gone too
+    proc = subprocess.run(
+        [*bench, "--seeds", "0", "--merge", str(other), "--output", str(fresh)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and not fresh.exists()
 
 
 def test_merge_joins_tables_run_side_by_side(tmp_path):
