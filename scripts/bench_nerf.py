@@ -549,9 +549,14 @@ def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
         f"Profile `{config['profile']}`{' (dry run)' if cfg.dry_run else ''} on {where}, torch "
         f"{mach['torch']}: {config['scene']['train_views']} training views at {config['scene']['size']}², "
         f"{config['scene']['test_views']} test views; {config['iterations']} iterations of "
-        f"{config['rays']} rays × ({samples_per_ray(config['model'])}) samples, "
-        f"{config['model']['num_layers']}×"
-        f"{config['model']['width']} field; {state['minutes']:.1f} min{status}.\n\n"
+        f"{config['rays']} rays"
+        + (  # the position-MLP archs' model; ngp and the peers bring their own (each run's "model")
+            f" × ({samples_per_ray(config['model'])}) samples, "
+            f"{config['model']['num_layers']}×{config['model']['width']} field"
+            if any(r["arch"] in ARCHITECTURES for r in runs) or not runs
+            else " (each method's own model and samples)"
+        )
+        + f"; {state['minutes']:.1f} min{status}.\n\n"
     )
     atomic_write_bytes(cfg.output / "results.md", (header + table).encode())
     write_json(cfg.output / "results.json", {**state, "complete": done, "summary": rows})
