@@ -33,6 +33,7 @@ and model; the runs it keeps carry the machine they ran on).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import json
@@ -44,7 +45,6 @@ import statistics
 import sys
 import time
 import unittest.mock
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -63,7 +63,7 @@ from muon_nerf.fields import ARCHITECTURES  # noqa: E402
 from muon_nerf.fit.cli import cli  # noqa: E402
 from muon_nerf.fit.diagnostics import stable_rank  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
-from muon_nerf.fit.hardware import hardware  # noqa: E402
+from muon_nerf.fit.hardware import hardware, thread_counts  # noqa: E402
 from muon_nerf.fit.io import atomic_write_bytes, missing_folders, write_json  # noqa: E402
 from muon_nerf.fit.metrics import psnr, ssim  # noqa: E402
 from muon_nerf.fit.plotting import draw_panel, new_figure, save_figure  # noqa: E402
@@ -78,7 +78,7 @@ from muon_nerf.nerf.bench import (  # noqa: E402
 from muon_nerf.nerf.config import ngp_trainer_config, trainer_config  # noqa: E402
 from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
 from muon_nerf.nerf.lpips import cached_lpips  # noqa: E402
-from muon_nerf.nerf.model import GROUP_NAMES  # noqa: E402
+from muon_nerf.nerf.model import GROUP_NAMES, MuonNeRFModel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LEGO = ROOT.parent / "shared" / "data" / "nerf_synthetic" / "lego"
@@ -292,6 +292,18 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def profile_config(
+    base: TrainerConfig, scene: Path, experiment: str, seed: int, profile: Profile, device: str, work: Path
+) -> TrainerConfig:
+    """A method's config (ours or a peer's) for one run at the profile's iterations and rays."""
+    config = local_config(base, scene, work / "runs", profile.iterations, device)
+    config.experiment_name = experiment
+    config.machine.seed = seed
+    config.pipeline.datamanager.train_num_rays_per_batch = profile.rays
+    config.pipeline.datamanager.eval_num_rays_per_batch = profile.rays
+    return config
+
+
 def run_config(
     scene: Path, arch: str, optimizer: str, seed: int, profile: Profile, device: str, work: Path
 ) -> tuple[TrainerConfig, dict[str, Any]]:
@@ -301,11 +313,7 @@ def run_config(
         base = ngp_trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer)
     else:
         base = trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer, arch=arch)
-    config = local_config(base, scene, work / "runs", profile.iterations, device)
-    config.experiment_name = f"{arch}-{optimizer}-seed{seed}"
-    config.machine.seed = seed
-    config.pipeline.datamanager.train_num_rays_per_batch = profile.rays
-    config.pipeline.datamanager.eval_num_rays_per_batch = profile.rays
+    config = profile_config(base, scene, f"{arch}-{optimizer}-seed{seed}", seed, profile, device, work)
     # predict_normals only adds inference outputs (a backward pass per chunk), not metrics
     if arch == NGP:  # its own model and sampling
         chunk = {k: v for k, v in profile.model.items() if k == "eval_num_rays_per_chunk"}
@@ -346,11 +354,7 @@ def peer_config(
     own networks, optimizer and schedule), and its model for the record."""
     from nerfstudio.configs.method_configs import method_configs
 
-    config = local_config(method_configs[name], scene, work / "runs", profile.iterations, device)
-    config.experiment_name = f"{name}-seed{seed}"
-    config.machine.seed = seed
-    config.pipeline.datamanager.train_num_rays_per_batch = profile.rays
-    config.pipeline.datamanager.eval_num_rays_per_batch = profile.rays
+    config = profile_config(method_configs[name], scene, f"{name}-seed{seed}", seed, profile, device, work)
     return config, {"method": name, **PEERS[name](config.pipeline.model, profile)}
 
 
@@ -368,7 +372,9 @@ def train_and_score(
     _seed_everything(seed)
     t0 = time.perf_counter()
     trainer = config.setup(local_rank=0, world_size=1)
-    with unittest.mock.patch(PEER_LPIPS, _offline_lpips()):
+    # our model builds LPIPS from cached weights itself; a peer's must be kept from downloading
+    offline = unittest.mock.patch(PEER_LPIPS, _offline_lpips()) if arch in PEERS else contextlib.nullcontext()
+    with offline:
         trainer.setup(test_mode="test")  # the eval dataset is the test split
     if arch in PEERS:
         trainer.pipeline.model.ssim = _our_ssim
@@ -388,10 +394,8 @@ def train_and_score(
     render = outputs["rgb" if "rgb" in outputs else "rgb_fine"].clamp(0, 1).cpu().numpy()
     t3 = time.perf_counter()
     # a peer's field is not ours: no hidden matrices of ours to rank
-    hidden_weights = getattr(
-        getattr(getattr(pipeline.model, "field", None), "mlp_base", None), "hidden_weights", None
-    )
-    hidden = hidden_weights() if hidden_weights is not None else {}
+    ours = isinstance(pipeline.model, MuonNeRFModel)
+    hidden = pipeline.model.field.mlp_base.hidden_weights() if ours else {}
     ranks = {n: stable_rank(w) for n, w in hidden.items()}
     record = {
         "arch": arch,
@@ -539,12 +543,8 @@ def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
     done = len(runs) == state["planned_runs"]
     state["minutes"] = sum(r["setup_seconds"] + r["seconds"] + r["eval_seconds"] for r in runs) / 60
     status = "" if done else f" (partial: {len(runs)} of {state['planned_runs']} runs)"
-    threads = Counter(r.get("machine", mach).get("threads") for r in runs) or Counter([mach["threads"]])
-    if len(threads) > 1:  # kept or merged runs keep their own machine
-        spread = ", ".join(f"{n} runs at {t} threads" for t, n in sorted(threads.items()))
-    else:
-        spread = f"{next(iter(threads))} threads"
-    where = mach.get("gpu") or f"{mach['cpu']} ({spread})"
+    threads = [r.get("machine", mach).get("threads") for r in runs] or [mach["threads"]]  # kept runs: theirs
+    where = mach.get("gpu") or f"{mach['cpu']} ({thread_counts(threads, 'runs')})"
     header = (
         f"Profile `{config['profile']}`{' (dry run)' if cfg.dry_run else ''} on {where}, torch "
         f"{mach['torch']}: {config['scene']['train_views']} training views at {config['scene']['size']}², "
@@ -667,9 +667,8 @@ def main(cfg: NerfBenchConfig) -> dict:
         (a, o, s) for a in cfg.archs for s in cfg.seeds for o in (("adam",) if a in PEERS else cfg.optimizers)
     ]
     train_views = len(json.loads((scene / "transforms_train.json").read_text())["frames"])
-    _, first_model = run_config(
-        scene, "relu_pe", "muon", 0, profile, device, work
-    )  # the model, for the record
+    # the position-MLP model at this profile, for the record before any run
+    _, first_model = run_config(scene, "relu_pe", "muon", 0, profile, device, work)
     record_model = {k: v for k, v in first_model.items() if k not in ("arch", "hidden_optimizer")}
     state: dict[str, Any] = {
         "background_psnr": background_psnr(truths),
@@ -694,7 +693,6 @@ def main(cfg: NerfBenchConfig) -> dict:
         },
         "machine": machine(device),
         "seeds": list(cfg.seeds),
-        "planned_runs": len(plan),
         "runs": [],
     }
     try:

@@ -25,7 +25,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections import Counter
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from muon_nerf.fields import ARCHITECTURES  # noqa: E402
 from muon_nerf.fit.cli import cli  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
-from muon_nerf.fit.hardware import hardware  # noqa: E402
+from muon_nerf.fit.hardware import hardware, thread_counts  # noqa: E402
 from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
 from muon_nerf.fit.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
 from muon_nerf.fit.run import OPTIMIZERS, fit_one  # noqa: E402
@@ -87,41 +87,19 @@ PROFILES: dict[str, Profile] = {
         # MLP (finer levels in a table this small are mostly hash collisions: floaters). Tables
         # at instant-ngp's lr 1e-2.
         arch_args={
-            "hash": (
-                "--width",
-                "52",
-                "--hash-levels",
-                "8",
-                "--hash-log2-table-size",
-                "9",
-                "--hash-finest-resolution",
-                "192",
-                "--encoding-lr",
-                "1e-2",
+            "hash": tuple(
+                "--width 52 --hash-levels 8 --hash-log2-table-size 9 --hash-finest-resolution 192 "
+                "--encoding-lr 1e-2".split()
             ),
-        },  # fmt: skip
+        },
         task_arch_args={
             "sdf": {
-                "hash": (
-                    "--arch",
-                    "hash",
-                    "--num-layers",
-                    "4",
-                    "--width",
-                    "64",
-                    "--hash-levels",
-                    "6",
-                    "--hash-log2-table-size",
-                    "12",
-                    "--hash-base-resolution",
-                    "8",
-                    "--hash-finest-resolution",
-                    "64",
-                    "--encoding-lr",
-                    "1e-2",
+                "hash": tuple(
+                    "--arch hash --num-layers 4 --width 64 --hash-levels 6 --hash-log2-table-size 12 "
+                    "--hash-base-resolution 8 --hash-finest-resolution 64 --encoding-lr 1e-2".split()
                 ),
             },
-        },  # fmt: skip
+        },
     ),
     "paper": Profile(
         image_args=(),
@@ -258,11 +236,8 @@ def write_results(cfg: QualityConfig, runs: list[dict], seconds: float, done: bo
     table, rows = summarize(runs)
     hw = hardware()
     status = "" if done else f" (partial: {len(runs)} of {planned} runs so far)"
-    threads = Counter((r.get("hardware") or hw)["threads"] for r in runs)  # kept pairs keep theirs
-    if len(threads) > 1:
-        where = ", ".join(f"{n} pairs at {t} threads" for t, n in sorted(threads.items()))
-    else:
-        where = f"{hw['threads']} threads"
+    threads = [(r.get("hardware") or hw)["threads"] for r in runs] or [hw["threads"]]  # kept pairs: theirs
+    where = thread_counts(threads, "pairs")
     header = (
         f"Profile `{cfg.profile}` on {hw['processor']} ({where}, torch {hw['torch']}"
         f"{', ' + hw['gpu'] if 'gpu' in hw else ''}), {seconds / 60:.1f} min{status}.\n\n"
@@ -283,7 +258,9 @@ def write_results(cfg: QualityConfig, runs: list[dict], seconds: float, done: bo
     return header + table, rows
 
 
-def kept_runs(cfg: QualityConfig, plan: list[tuple[str, list[str]]]) -> tuple[list[dict], float]:
+def kept_runs(
+    cfg: QualityConfig, planned: Container[tuple[str, tuple[str, ...]]]
+) -> tuple[list[dict], float]:
     """``--resume``: the pairs of an earlier results.json that this plan repeats (same task and
     flags), each with the machine it ran on, and their share of its minutes; another profile's
     file is refused."""
@@ -299,8 +276,7 @@ def kept_runs(cfg: QualityConfig, plan: list[tuple[str, list[str]]]) -> tuple[li
         raise InputError(
             f"--resume: {path} holds profile {old_profile}, not {cfg.profile}: choose another --output-dir"
         )
-    wanted = [(task, list(args)) for task, args in plan]
-    kept = [{"hardware": old.get("hardware"), **r} for r in runs if (r["task"], r["args"]) in wanted]
+    kept = [{"hardware": old.get("hardware"), **r} for r in runs if (r["task"], tuple(r["args"])) in planned]
     return kept, old.get("minutes", 0.0) * len(kept) / max(len(runs), 1)
 
 
@@ -325,7 +301,8 @@ def main(cfg: QualityConfig) -> dict:
                 plan.append((task, [*task_args, *arch_args]))
     if not plan:
         raise SystemExit("error: nothing to run (no images and no registered tasks)")
-    runs, minutes = kept_runs(cfg, plan) if cfg.resume else ([], 0.0)
+    position = {(task, tuple(args)): k for k, (task, args) in enumerate(plan)}  # a pair's place in the table
+    runs, minutes = kept_runs(cfg, position) if cfg.resume else ([], 0.0)
     kept = {(r["task"], tuple(r["args"])) for r in runs}
     todo = [(task, args) for task, args in plan if (task, tuple(args)) not in kept]
     if runs:
@@ -341,7 +318,7 @@ def main(cfg: QualityConfig) -> dict:
             f"({m}; values/params {r['values_per_param']:.1f})"
         )
         # rewritten after every pair: a long benchmark stopped early keeps what it measured
-        runs.sort(key=lambda r: [(t, list(a)) for t, a in plan].index((r["task"], r["args"])))
+        runs.sort(key=lambda r: position[r["task"], tuple(r["args"])])
         seconds = 60 * minutes + time.perf_counter() - start
         table, rows = write_results(cfg, runs, seconds, done=len(runs) == len(plan), planned=len(plan))
     if not todo:

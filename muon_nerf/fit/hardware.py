@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections import Counter
 
 import torch
 
@@ -17,3 +18,12 @@ def hardware() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
+
+
+def thread_counts(threads: list[int], unit: str) -> str:
+    """The torch thread counts of the results in one table, in words: "2 threads", or "4 runs at
+    1 threads, 2 runs at 2 threads" when results kept from earlier runs ran with other counts."""
+    counts = Counter(threads)
+    if len(counts) == 1:
+        return f"{threads[0]} threads"
+    return ", ".join(f"{n} {unit} at {t} threads" for t, n in sorted(counts.items()))
