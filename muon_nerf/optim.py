@@ -301,14 +301,19 @@ class OptimConfig:
     """adam: every parameter trains with Adam (the baseline).
     muon: the hidden-layer weight matrices train with Muon, everything else with Adam."""
     lr: float = ADAM_LR
-    """Adam learning rate (all parameters with adam; first/last layers and biases with muon)."""
+    """Adam learning rate (all parameters with adam; first/last layers and biases with muon,
+    unless --muon-adam-lr is given). The task commands default all three lrs to the values tuned
+    for the task and --arch, where a sweep chose them (docs/results/sweeps/tuned.md)."""
     muon_lr: float = MUON_LR
     """Muon learning rate for the hidden-layer weight matrices."""
+    muon_adam_lr: float | None = None
+    """Adam lr of what Muon leaves to Adam (first/last layers, biases) in Muon runs; None: --lr.
+    Lets a comparison give each optimizer the Adam lr that is best for it."""
     muon_first_layer: bool = False
     """Also give the first layer's weight matrix to Muon."""
     muon: MuonConfig = field(default_factory=MuonConfig)
     encoding_lr: float | None = None
-    """Adam lr of a trainable encoding's parameters (hash grids); None: --lr."""
+    """Adam lr of a trainable encoding's parameters (hash grids); None: the run's Adam lr."""
     encoding_eps: float = 1e-15
     """Adam eps of a trainable encoding's parameters (instant-ngp's 1e-15: their gradients are sparse)."""
     muon_compile: CompileMode | None = None
@@ -318,7 +323,7 @@ class OptimConfig:
     def check(self) -> None:
         """Refuse bad values with a one-line message (called before any work starts)."""
         self.muon.check()
-        for name in ("lr", "muon_lr", "encoding_lr"):
+        for name in ("lr", "muon_lr", "muon_adam_lr", "encoding_lr"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {value}")
@@ -334,13 +339,14 @@ class OptimConfig:
                 "--optimizer muon: this field has no hidden weight matrix for Muon (it would train "
                 "with Adam only); use --num-layers 3 or more, --muon-first-layer, or --optimizer adam"
             )
+        adam_lr = self.lr if optimizer == "adam" or self.muon_adam_lr is None else self.muon_adam_lr
         groups = []
         if split["muon"]:
             groups.append(self.muon.group((pr.param for pr in split["muon"]), self.muon_lr))
         if split["adam"]:
-            groups.append(dict(params=[pr.param for pr in split["adam"]], use_muon=False, lr=self.lr))
+            groups.append(dict(params=[pr.param for pr in split["adam"]], use_muon=False, lr=adam_lr))
         if split["encoding"]:
-            lr = self.lr if self.encoding_lr is None else self.encoding_lr
+            lr = adam_lr if self.encoding_lr is None else self.encoding_lr
             groups.append(
                 dict(
                     params=[pr.param for pr in split["encoding"]],
@@ -350,6 +356,15 @@ class OptimConfig:
                 )
             )
         return groups
+
+    def describe_lrs(self, optimizer: OptimizerName) -> str:
+        """The learning rates a run of ``optimizer`` uses, as its flags: printed before a fit,
+        because the task commands' defaults depend on the arch."""
+        encoding = "" if self.encoding_lr is None else f", encodings {self.encoding_lr:.3g}"
+        if optimizer == "adam":
+            return f"adam: --lr {self.lr:.3g}{encoding}"
+        adam_lr = self.lr if self.muon_adam_lr is None else self.muon_adam_lr
+        return f"muon: --muon-lr {self.muon_lr:.3g} (hidden matrices), Adam {adam_lr:.3g} (rest){encoding}"
 
     def build(self, field_: HasParamRoles, optimizer: OptimizerName | None = None) -> MuonWithAuxAdam:
         """The optimizer of ``field_``: ``adam`` puts everything on Adam; ``muon`` puts hidden weights

@@ -7,7 +7,8 @@ accepts the underscore spellings (``--muon_lr``) those scripts used.
 - ``--preset FILE`` starts from a JSON file of the task's whole config, as ``muon-sweep`` writes it.
 - ``--resume FOLDER`` finishes an interrupted run with the config it saved (``parse_run``).
 
-Either only replaces the defaults: flags given with it still win.
+Either only replaces the defaults: flags given with it still win. Without ``--preset``, the
+learning rates not given as flags are the tuned ones of the task and arch (``fit/tuned.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import math
 import re
 import sys
 from pathlib import Path
@@ -26,6 +28,7 @@ from muon_nerf.fit.errors import InputError
 from muon_nerf.fit.presets import load_preset, merge_config, pop_option
 from muon_nerf.fit.progress import Progress, refused_changes
 from muon_nerf.fit.task import TaskConfig
+from muon_nerf.fit.tuned import TUNABLE, with_tuned_lrs
 
 TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
 T = TypeVar("T", bound=TaskConfig)
@@ -84,9 +87,23 @@ def task_default(task: str, cls: type[T], args: list[str]) -> tuple[list[str], T
 
 
 def parse_task(task: str, cls: type[T], args: list[str], prog: str, description: str | None = None) -> T:
-    """The task config from ``args`` (see the module docstring)."""
+    """The task config from ``args`` (see the module docstring); without ``--preset``, the lrs not
+    given on the command line are the tuned ones for the task and arch (``fit/tuned.py``)."""
+    preset = any(a.split("=")[0] == "--preset" for a in args)
     args, default = task_default(task, cls, args)
-    return cli(cls, args, prog, default=default, description=description)
+    cfg = cli(cls, args, prog, default=default, description=description)
+    if preset:
+        return cfg
+    return with_tuned_lrs(cfg, task, given_lr_flags(cls, args, prog, default))
+
+
+def given_lr_flags(cls: type[T], args: list[str], prog: str, default: T | None) -> set[str]:
+    """Which of the tunable lr fields ``args`` set: parsed again over a default holding NaN in
+    each, a field still NaN was not given (whatever spelling tyro accepted for it)."""
+    base = default if default is not None else cls()
+    unset = dataclasses.replace(base.optim, **{name: math.nan for name in TUNABLE})
+    parsed = cli(cls, args, prog, default=dataclasses.replace(base, optim=unset))
+    return {name for name in TUNABLE if not math.isnan(getattr(parsed.optim, name))}
 
 
 RESUME_HELP = (

@@ -267,7 +267,13 @@ FREE_ON_RESUME = ("overwrite", "print_split", "fit.progress")
 """Settings a resumed run may change: they do not change what is computed."""
 FIXED_ON_RESUME = ("compare", "run_name", "output_dir", "optim.optimizer")
 """Settings that name the run itself."""
-MUON_ONLY = ("optim.muon_lr", "optim.muon_first_layer", "optim.muon_compile", "optim.muon.")
+MUON_ONLY = (
+    "optim.muon_lr",
+    "optim.muon_adam_lr",
+    "optim.muon_first_layer",
+    "optim.muon_compile",
+    "optim.muon.",
+)
 """Settings that only a Muon fit reads: free while only the Adam half has started."""
 
 

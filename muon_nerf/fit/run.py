@@ -108,6 +108,7 @@ def execute(
         progress.claim()
         console.print(f"resuming {progress.folder}")
     console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
+    console.print("learning rates: " + "; ".join(cfg.optim.describe_lrs(name) for name in names))
     try:
         results = {name: fit_one(signal, cfg, name, progress=progress) for name in names}
         with staged_dir(run_dir, cfg.overwrite) as stage:

@@ -343,7 +343,7 @@ def run_sweep(task: str, base: TaskConfig, cfg: SweepConfig, console: Console | 
 
 
 def _with_lrs(base: TaskConfig, rec: TrialRecord) -> TaskConfig:
-    optim = dataclasses.replace(base.optim, optimizer=rec.optimizer, lr=rec.lr)
+    optim = dataclasses.replace(base.optim, optimizer=rec.optimizer, lr=rec.lr, muon_adam_lr=None)
     if rec.muon_lr is not None:
         optim = dataclasses.replace(optim, muon_lr=rec.muon_lr)
     return dataclasses.replace(base, optim=optim)

@@ -36,7 +36,10 @@ def worst(mode: Mode) -> float:
 
 def trial_config(base: TaskConfig, point: dict) -> TaskConfig:
     """``base`` with the point's optimizer and learning rates; no progress bar inside a trial."""
-    optim = dataclasses.replace(base.optim, optimizer=point["optimizer"], lr=float(point["lr"]))
+    # the point's lr is the Adam lr of either optimizer: a base --muon-adam-lr would hide it
+    optim = dataclasses.replace(
+        base.optim, optimizer=point["optimizer"], lr=float(point["lr"]), muon_adam_lr=None
+    )
     if point.get("muon_lr") is not None:
         optim = dataclasses.replace(optim, muon_lr=float(point["muon_lr"]))
     fit = dataclasses.replace(base.fit, progress=False)

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""The tuned-lr table from the sweeps: ``muon_nerf/assets/tuned_lrs.json`` and its Markdown view.
+
+Reads every ``sweep.json`` under the given folders (default ``docs/results/sweeps``), groups the
+sweeps by (task, arch), and picks for each optimizer the grid point with the best metric averaged
+over the group's signals (e.g. three tuning images). A point counts only if it finished (``ok``)
+on every signal of its group, so a learning rate that diverges on one image is never a default.
+
+    python3 scripts/tuned_lrs.py                  # rewrite the table and tuned.md from the sweeps
+    python3 scripts/tuned_lrs.py --check          # fail if the shipped table is not what they give
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from muon_nerf.fit.cli import cli  # noqa: E402
+from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
+from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
+from muon_nerf.fit.tuned import TUNED_FORMAT, TUNED_PATH  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class TunedArgs:
+    sweeps: tuple[Path, ...] = (ROOT / "docs" / "results" / "sweeps",)
+    """Folders searched (recursively) for sweep.json files."""
+    table: Path = TUNED_PATH
+    """The table the package reads."""
+    markdown: Path = ROOT / "docs" / "results" / "sweeps" / "tuned.md"
+    """Its human-readable view: per (task, arch) the chosen lrs, their mean metric and the sweeps."""
+    check: bool = False
+    """Write nothing; exit 1 if the table differs from what the sweeps give."""
+
+
+@dataclass
+class Point:
+    """One grid point of one optimizer, over the sweeps of a group."""
+
+    lr: float
+    muon_lr: float | None
+    values: dict[str, float]
+    """signal → metric of a finished trial."""
+
+
+def load_sweeps(folders: tuple[Path, ...]) -> list[tuple[Path, dict]]:
+    files = sorted({p.resolve() for folder in folders for p in Path(folder).rglob("sweep.json")})
+    if not files:
+        raise InputError(f"no sweep.json under {', '.join(map(str, folders))}")
+    sweeps = []
+    for path in files:
+        try:
+            sweeps.append((path, json.loads(path.read_text())))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(f"cannot read {path}: {err}") from None
+    return sweeps
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def choose(sweeps: list[tuple[Path, dict]]) -> tuple[list[dict], list[str]]:
+    """The table's rows and their Markdown lines."""
+    groups: dict[tuple[str, str], list[tuple[Path, dict]]] = defaultdict(list)
+    for path, sweep in sweeps:
+        groups[(sweep["task"], sweep["config"]["field"]["arch"])].append((path, sweep))
+    rows, lines = [], []
+    for (task, arch), members in sorted(groups.items()):
+        modes = {s["mode"] for _, s in members}
+        metrics = {s["primary_metric"] for _, s in members}
+        if len(modes) != 1 or len(metrics) != 1:
+            raise InputError(f"the {task}/{arch} sweeps disagree on their metric: {sorted(metrics)}")
+        mode, metric = modes.pop(), metrics.pop()
+        signals = {s["signal"].get("source", str(p)) for p, s in members}
+        best = {name: best_point(members, name, signals, mode) for name in ("adam", "muon")}
+        if best["adam"] is None or best["muon"] is None:
+            raise InputError(f"{task}/{arch}: no grid point finished on every signal for both optimizers")
+        adam, muon = best["adam"], best["muon"]
+        rows.append(
+            {
+                "task": task,
+                "arch": arch,
+                "adam_lr": adam.lr,
+                "muon_adam_lr": muon.lr,
+                "muon_lr": muon.muon_lr,
+                "sources": [relative(p) for p, _ in members],
+            }
+        )
+        names = ", ".join(sorted(Path(s).stem for s in signals))
+        lines.append(
+            f"| {task} | {arch} | {adam.lr:.3g} | {muon.lr:.3g} | {muon.muon_lr:.3g} | "
+            f"{_mean(adam):.2f} | {_mean(muon):.2f} | {_mean(muon) - _mean(adam):+.2f} | {metric} | "
+            f"{names} ({len(members)} sweeps) |"
+        )
+    return rows, lines
+
+
+def best_point(
+    members: list[tuple[Path, dict]], optimizer: str, signals: set[str], mode: str
+) -> Point | None:
+    points: dict[tuple[float, float | None], Point] = {}
+    refused: set[tuple[float, float | None]] = set()
+    for path, sweep in members:
+        signal = sweep["signal"].get("source", str(path))
+        for trial in sweep["trials"]:
+            if trial["optimizer"] != optimizer:
+                continue
+            key = (trial["lr"], trial["muon_lr"])
+            if trial["status"] != "ok" or trial["value"] is None or not math.isfinite(trial["value"]):
+                refused.add(key)
+                continue
+            points.setdefault(key, Point(*key, {})).values[signal] = trial["value"]
+    eligible = [p for key, p in points.items() if key not in refused and set(p.values) == signals]
+    if not eligible:
+        return None
+    return (max if mode == "max" else min)(eligible, key=_mean)
+
+
+def _mean(point: Point) -> float:
+    return statistics.fmean(point.values.values())
+
+
+def main(args: TunedArgs) -> int:
+    rows, lines = choose(load_sweeps(args.sweeps))
+    table = {"format": TUNED_FORMAT, "rows": rows}
+    if args.check:
+        shipped = json.loads(args.table.read_text())
+        if shipped != json.loads(json.dumps(table)):
+            print(f"error: {args.table} differs from the sweeps: run scripts/tuned_lrs.py", file=sys.stderr)
+            return 1
+        print(f"{args.table} matches the sweeps ({len(rows)} rows)")
+        return 0
+    markdown = [
+        "# Tuned learning rates (written by `scripts/tuned_lrs.py`)",
+        "",
+        "Each row: the grid point with the best metric averaged over the signals of its sweeps,",
+        "per optimizer (a point must finish on every signal). Metric columns are those means.",
+        "",
+        "| task | arch | Adam `--lr` | Muon `--muon-adam-lr` | Muon `--muon-lr` | Adam | Muon | "
+        "Muon − Adam | metric | tuned on |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *lines,
+        "",
+    ]
+    write_json(args.table, table)
+    atomic_write_bytes(args.markdown, "\n".join(markdown).encode())
+    print("\n".join(markdown))
+    print(f"wrote {args.table} and {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(lambda: main(cli(TunedArgs, sys.argv[1:], "scripts/tuned_lrs.py"))))

@@ -1,0 +1,91 @@
+"""Tuned learning rates: the shipped table is what the committed sweeps give, commands use it
+only where no lr flag (and no preset) is given, and each optimizer gets its own Adam lr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from muon_nerf.fields import FieldConfig, MLPField
+from muon_nerf.fit import tuned
+from muon_nerf.fit.presets import save_preset
+from muon_nerf.fit.tuned import TunedLrs, tuned_table
+from muon_nerf.optim import OptimConfig
+from muon_nerf.signals.cli import parse
+from muon_nerf.sweep.trial import trial_config
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW = TunedLrs("image", "relu", adam_lr=3e-3, muon_adam_lr=2e-4, muon_lr=0.3, sources=("x/sweep.json",))
+
+
+@pytest.fixture
+def table(monkeypatch):
+    monkeypatch.setattr(tuned, "tuned_table", lambda: {("image", "relu"): ROW})
+
+
+def lrs(cfg) -> tuple[float, float, float | None]:
+    return cfg.optim.lr, cfg.optim.muon_lr, cfg.optim.muon_adam_lr
+
+
+def test_no_lr_flag_gives_the_tuned_row_of_the_arch(table):
+    assert lrs(parse("image", ["--image", "a.png", "--arch", "relu"])) == (3e-3, 0.3, 2e-4)
+    # an arch without a row keeps the task's defaults
+    assert lrs(parse("image", ["--image", "a.png", "--arch", "siren"])) == (1e-3, 0.1, None)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--muon-lr", "0.05"], (3e-3, 0.05, 2e-4)),
+        (["--muon_lr=0.05"], (3e-3, 0.05, 2e-4)),
+        # --lr keeps its meaning: the Adam lr of both optimizers
+        (["--lr", "1e-2"], (1e-2, 0.3, None)),
+        (["--lr", "1e-2", "--muon-adam-lr", "5e-3"], (1e-2, 0.3, 5e-3)),
+        (["--muon-adam-lr", "5e-3"], (3e-3, 0.3, 5e-3)),
+        # a flag that happens to equal the class default still counts as given
+        (["--lr", "1e-3", "--muon-lr", "0.1"], (1e-3, 0.1, None)),
+    ],
+)
+def test_a_given_flag_always_wins(table, flags, expected):
+    assert lrs(parse("image", ["--image", "a.png", "--arch", "relu", *flags])) == expected
+
+
+def test_a_preset_is_never_tuned(table, tmp_path):
+    cfg = parse("image", ["--image", "a.png", "--arch", "relu", "--lr", "5e-4"])
+    save_preset(tmp_path / "p.json", "image", cfg, "muon")
+    assert lrs(parse("image", ["--preset", str(tmp_path / "p.json")])) == (5e-4, 0.3, None)
+
+
+def test_each_optimizer_gets_its_own_adam_lr():
+    field_ = MLPField(FieldConfig(arch="relu", num_layers=4, width=8), 2, 3)
+    cfg = OptimConfig(lr=3e-3, muon_lr=0.3, muon_adam_lr=2e-4)
+    adam = {g["lr"] for g in cfg.param_groups(field_, "adam")}
+    muon = {g["use_muon"]: g["lr"] for g in cfg.param_groups(field_, "muon")}
+    assert adam == {3e-3} and muon == {True: 0.3, False: 2e-4}
+    # printed before every fit, since the defaults depend on the arch
+    assert cfg.describe_lrs("adam") == "adam: --lr 0.003"
+    assert cfg.describe_lrs("muon") == "muon: --muon-lr 0.3 (hidden matrices), Adam 0.0002 (rest)"
+    with pytest.raises(ValueError, match="--muon-adam-lr"):
+        OptimConfig(muon_adam_lr=0.0).check()
+
+
+def test_a_sweep_trial_sets_the_adam_lr_of_either_optimizer(table):
+    base = parse("image", ["--image", "a.png", "--arch", "relu"])
+    trial = trial_config(base, {"optimizer": "muon", "lr": 1e-3, "muon_lr": 0.2})
+    assert lrs(trial) == (1e-3, 0.2, None)
+
+
+def test_the_shipped_table_is_what_the_committed_sweeps_give():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "tuned_lrs.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    for (task, arch), row in tuned_table().items():
+        assert row.task == task and row.arch == arch
+        for source in row.sources:
+            sweep = json.loads((ROOT / source).read_text())
+            assert sweep["task"] == task and sweep["config"]["field"]["arch"] == arch
