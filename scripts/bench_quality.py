@@ -25,7 +25,6 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -71,13 +70,13 @@ PROFILES: dict[str, Profile] = {
             "ct": tuple(
                 f"--image {DATA}/ct/chest.png --downscale 2 --width 128 --ff-features 32 --steps 1000".split()
             ),
-            # Fourier-feature σ scaled with the low-res input too (64 px here vs 304 px at paper
-            # scale): σ 10 puts most features above the 64-px input's Nyquist frequency, and both
-            # optimizers then fit the input with high frequencies that alias at ×4 (≈12 dB, far
-            # below bicubic's 23 dB).
+            # ×2 from a 128-px input, 4×128: at ×4 (a 64-px input) neither optimizer got clearly
+            # above bicubic at any tried width or σ (docs/signals.md). Fourier σ scaled down with
+            # the input (σ 10, the full-scale value, puts most features above a small input's
+            # Nyquist frequency, and both optimizers then alias far below bicubic).
             "sisr": tuple(
-                f"--image {DATA}/div2k/tancik512_01.png --downscale 2 --width 64 --ff-features 32 "
-                "--ff-sigma 2 --steps 1000".split()
+                f"--image {DATA}/div2k/tancik512_01.png --downscale 2 --scale 2 --width 128 "
+                "--ff-features 32 --ff-sigma 2 --steps 1000".split()
             ),
             "sdf": ("--mesh", str(DATA / "shapes/bunny/bun_zipper.ply")),
         },
@@ -165,9 +164,9 @@ def summarize(runs: list[dict]) -> tuple[str, list[dict]]:
     rows, lines = (
         [],
         [
-            "| task | arch | n | values/params | metric | Adam | Muon | Muon − Adam "
-            "| stable rank Adam → Muon | time Muon/Adam |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| task | arch | n | values/params | lrs: Adam · Muon (Adam part, Muon) | metric | Adam | Muon "
+            "| Muon − Adam | stable rank Adam → Muon | time Muon/Adam |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ],
     )
     for (task, arch), rs in groups.items():
@@ -183,6 +182,8 @@ def summarize(runs: list[dict]) -> tuple[str, list[dict]]:
             r["runs"]["muon"]["train_seconds"] / r["runs"]["adam"]["train_seconds"] for r in rs
         )
         ratio = statistics.mean(r["values_per_param"] for r in rs)
+        lrs = {run_lrs(r["config"]) for r in rs}
+        lr_text = " / ".join(f"{a:.2g} · {ma:.2g}, {m:.2g}" for a, m, ma in sorted(lrs))
         row = dict(
             task=task,
             arch=arch,
@@ -195,13 +196,22 @@ def summarize(runs: list[dict]) -> tuple[str, list[dict]]:
             rank_adam=ranks["adam"],
             rank_muon=ranks["muon"],
             time_ratio=time_ratio,
+            lrs=sorted(lrs),
         )
         rows.append(row)
         lines.append(
-            f"| {task} | {arch} | {len(rs)} | {ratio:.1f} | {metric} | {_mean_std(adam)} | {_mean_std(muon)} "
-            f"| {_mean_std(gain)} | {ranks['adam']:.1f} → {ranks['muon']:.1f} | {time_ratio:.2f} |"
+            f"| {task} | {arch} | {len(rs)} | {ratio:.1f} | {lr_text} | {metric} | {_mean_std(adam)} "
+            f"| {_mean_std(muon)} | {_mean_std(gain)} | {ranks['adam']:.1f} → {ranks['muon']:.1f} "
+            f"| {time_ratio:.2f} |"
         )
     return "\n".join(lines) + "\n", rows
+
+
+def run_lrs(config: dict) -> tuple[float, float, float]:
+    """(Adam lr, Muon lr, Adam lr of the Muon run) of a pair's saved config (before
+    --muon-adam-lr existed, the Muon run's Adam part used --lr)."""
+    optim = config["optim"]
+    return optim["lr"], optim["muon_lr"], optim.get("muon_adam_lr") or optim["lr"]
 
 
 def figure(rows: list[dict], path: Path) -> None:
@@ -259,11 +269,11 @@ def write_results(cfg: QualityConfig, runs: list[dict], seconds: float, done: bo
 
 
 def kept_runs(
-    cfg: QualityConfig, planned: Container[tuple[str, tuple[str, ...]]]
+    cfg: QualityConfig, planned: dict[tuple[str, tuple[str, ...]], tuple[float, float, float]]
 ) -> tuple[list[dict], float]:
-    """``--resume``: the pairs of an earlier results.json that this plan repeats (same task and
-    flags), each with the machine it ran on, and their share of its minutes; another profile's
-    file is refused."""
+    """``--resume``: the pairs of an earlier results.json that this plan repeats (same task, flags
+    and learning rates: the tuned defaults behind the same flags may have changed), each with the
+    machine it ran on, and their share of its minutes; another profile's file is refused."""
     path = cfg.output_dir / "results.json"
     if not path.is_file():
         return [], 0.0
@@ -276,7 +286,11 @@ def kept_runs(
         raise InputError(
             f"--resume: {path} holds profile {old_profile}, not {cfg.profile}: choose another --output-dir"
         )
-    kept = [{"hardware": old.get("hardware"), **r} for r in runs if (r["task"], tuple(r["args"])) in planned]
+    kept = [
+        {"hardware": old.get("hardware"), **r}
+        for r in runs
+        if planned.get((r["task"], tuple(r["args"]))) == run_lrs(r["config"])
+    ]
     return kept, old.get("minutes", 0.0) * len(kept) / max(len(runs), 1)
 
 
@@ -302,7 +316,11 @@ def main(cfg: QualityConfig) -> dict:
     if not plan:
         raise SystemExit("error: nothing to run (no images and no registered tasks)")
     position = {(task, tuple(args)): k for k, (task, args) in enumerate(plan)}  # a pair's place in the table
-    runs, minutes = kept_runs(cfg, position) if cfg.resume else ([], 0.0)
+    if cfg.resume:
+        lrs = {key: run_lrs(dataclasses.asdict(parse(key[0], list(key[1])))) for key in position}
+        runs, minutes = kept_runs(cfg, lrs)
+    else:
+        runs, minutes = [], 0.0
     kept = {(r["task"], tuple(r["args"])) for r in runs}
     todo = [(task, args) for task, args in plan if (task, tuple(args)) not in kept]
     if runs:
