@@ -1,5 +1,5 @@
 """Tuned learning rates: what our own sweeps found best per task and architecture, used as the
-defaults of ``muon-fit``/``muon-sdf fit``/``muon-sweep`` when no lr flag is given.
+defaults of ``muon-fit`` and ``muon-sdf fit`` when no lr flag is given.
 
 The table ships in the package (``assets/tuned_lrs.json``) and is written by
 ``scripts/tuned_lrs.py`` from the sweeps kept under ``docs/results/sweeps/``; every entry names the
