@@ -339,7 +339,7 @@ class OptimConfig:
                 "--optimizer muon: this field has no hidden weight matrix for Muon (it would train "
                 "with Adam only); use --num-layers 3 or more, --muon-first-layer, or --optimizer adam"
             )
-        adam_lr = self.lr if optimizer == "adam" or self.muon_adam_lr is None else self.muon_adam_lr
+        adam_lr = self.adam_lr(optimizer)
         groups = []
         if split["muon"]:
             groups.append(self.muon.group((pr.param for pr in split["muon"]), self.muon_lr))
@@ -357,14 +357,20 @@ class OptimConfig:
             )
         return groups
 
+    def adam_lr(self, optimizer: OptimizerName) -> float:
+        """The lr of a run's Adam group: --lr, or in a Muon run --muon-adam-lr where given."""
+        return self.lr if optimizer == "adam" or self.muon_adam_lr is None else self.muon_adam_lr
+
     def describe_lrs(self, optimizer: OptimizerName) -> str:
         """The learning rates a run of ``optimizer`` uses, as its flags: printed before a fit,
         because the task commands' defaults depend on the arch."""
         encoding = "" if self.encoding_lr is None else f", encodings {self.encoding_lr:.3g}"
         if optimizer == "adam":
             return f"adam: --lr {self.lr:.3g}{encoding}"
-        adam_lr = self.lr if self.muon_adam_lr is None else self.muon_adam_lr
-        return f"muon: --muon-lr {self.muon_lr:.3g} (hidden matrices), Adam {adam_lr:.3g} (rest){encoding}"
+        return (
+            f"muon: --muon-lr {self.muon_lr:.3g} (hidden matrices), Adam {self.adam_lr('muon'):.3g} (rest)"
+            f"{encoding}"
+        )
 
     def build(self, field_: HasParamRoles, optimizer: OptimizerName | None = None) -> MuonWithAuxAdam:
         """The optimizer of ``field_``: ``adam`` puts everything on Adam; ``muon`` puts hidden weights

@@ -89,12 +89,12 @@ def task_default(task: str, cls: type[T], args: list[str]) -> tuple[list[str], T
 def parse_task(task: str, cls: type[T], args: list[str], prog: str, description: str | None = None) -> T:
     """The task config from ``args`` (see the module docstring); without ``--preset``, the lrs not
     given on the command line are the tuned ones for the task and arch (``fit/tuned.py``)."""
-    preset = any(a.split("=")[0] == "--preset" for a in args)
+    preset = pop_option(args, "--preset")[1] is not None
     args, default = task_default(task, cls, args)
     cfg = cli(cls, args, prog, default=default, description=description)
     if preset:
         return cfg
-    return with_tuned_lrs(cfg, task, given_lr_flags(cls, args, prog, default))
+    return with_tuned_lrs(cfg, task, lambda: given_lr_flags(cls, args, prog, default))
 
 
 def given_lr_flags(cls: type[T], args: list[str], prog: str, default: T | None) -> set[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -54,15 +55,17 @@ def tuned_table(path: Path = TUNED_PATH) -> dict[tuple[str, str], TunedLrs]:
     return {(row.task, row.arch): row for row in rows}
 
 
-def with_tuned_lrs(cfg: T, task: str, given: set[str]) -> T:
-    """``cfg`` with the table's lrs for ``task`` and its arch, except the ``given`` fields (those
-    of :data:`TUNABLE` set on the command line). ``--lr`` alone keeps its meaning of the Adam lr
-    of both optimizers, so it also holds back ``--muon-adam-lr``; an arch without a row keeps the
+def with_tuned_lrs(cfg: T, task: str, given_flags: Callable[[], set[str]]) -> T:
+    """``cfg`` with the table's lrs for ``task`` and its arch, except the fields of
+    :data:`TUNABLE` that ``given_flags()`` says the command line set (asked only where a row
+    exists: it parses the command line again). ``--lr`` alone keeps its meaning of the Adam lr of
+    both optimizers, so it also holds back ``--muon-adam-lr``; an arch without a row keeps the
     task's defaults."""
     row = tuned_table().get((task, cfg.field.arch))
     if row is None:
         return cfg
     values = {"lr": row.adam_lr, "muon_lr": row.muon_lr, "muon_adam_lr": row.muon_adam_lr}
+    given = given_flags()
     if "lr" in given:
         given = given | {"muon_adam_lr"}
     updates = {name: value for name, value in values.items() if name not in given}

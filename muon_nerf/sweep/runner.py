@@ -39,7 +39,7 @@ from muon_nerf.fit.signal import Signal
 from muon_nerf.fit.task import TaskConfig
 from muon_nerf.sweep.config import SweepConfig, trial_points
 from muon_nerf.sweep.report import TrialRecord, best_trials, heatmap, is_better, trial_table, write_csv
-from muon_nerf.sweep.trial import Mode, metric_mode, run_trial
+from muon_nerf.sweep.trial import Mode, metric_mode, run_trial, with_point_lrs
 from muon_nerf.tasks import TASKS
 
 
@@ -316,7 +316,7 @@ def run_sweep(task: str, base: TaskConfig, cfg: SweepConfig, console: Console | 
             save_preset(
                 stage / f"preset-{name}.json",
                 task,
-                _with_lrs(base, rec),
+                with_point_lrs(base, rec.optimizer, rec.lr, rec.muon_lr),
                 name,
                 source={"sweep": str(run_dir), "trial": rec.index, primary: rec.value, "mode": mode},
             )
@@ -340,13 +340,6 @@ def run_sweep(task: str, base: TaskConfig, cfg: SweepConfig, console: Console | 
     console.print(trial_table(records, primary, mode, title))
     console.print(closing_note(task, result))
     return result
-
-
-def _with_lrs(base: TaskConfig, rec: TrialRecord) -> TaskConfig:
-    optim = dataclasses.replace(base.optim, optimizer=rec.optimizer, lr=rec.lr, muon_adam_lr=None)
-    if rec.muon_lr is not None:
-        optim = dataclasses.replace(optim, muon_lr=rec.muon_lr)
-    return dataclasses.replace(base, optim=optim)
 
 
 def closing_note(task: str, result: SweepResult) -> str:

@@ -34,16 +34,20 @@ def worst(mode: Mode) -> float:
     return -math.inf if mode == "max" else math.inf
 
 
+def with_point_lrs(base: TaskConfig, optimizer: str, lr: float, muon_lr: float | None) -> TaskConfig:
+    """``base`` with a sweep point's optimizer and learning rates (a trial's, a preset's)."""
+    # the point's lr is the Adam lr of either optimizer: a base --muon-adam-lr would hide it
+    optim = dataclasses.replace(base.optim, optimizer=optimizer, lr=float(lr), muon_adam_lr=None)
+    if muon_lr is not None:
+        optim = dataclasses.replace(optim, muon_lr=float(muon_lr))
+    return dataclasses.replace(base, optim=optim)
+
+
 def trial_config(base: TaskConfig, point: dict) -> TaskConfig:
     """``base`` with the point's optimizer and learning rates; no progress bar inside a trial."""
-    # the point's lr is the Adam lr of either optimizer: a base --muon-adam-lr would hide it
-    optim = dataclasses.replace(
-        base.optim, optimizer=point["optimizer"], lr=float(point["lr"]), muon_adam_lr=None
-    )
-    if point.get("muon_lr") is not None:
-        optim = dataclasses.replace(optim, muon_lr=float(point["muon_lr"]))
+    cfg = with_point_lrs(base, point["optimizer"], point["lr"], point.get("muon_lr"))
     fit = dataclasses.replace(base.fit, progress=False)
-    return dataclasses.replace(base, optim=optim, fit=fit, compare=False, print_split=False)
+    return dataclasses.replace(cfg, fit=fit, compare=False, print_split=False)
 
 
 def run_trial(
