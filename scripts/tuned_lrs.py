@@ -81,7 +81,7 @@ def choose(sweeps: list[tuple[Path, dict]]) -> tuple[list[dict], list[str]]:
         if len(modes) != 1 or len(metrics) != 1:
             raise InputError(f"the {task}/{arch} sweeps disagree on their metric: {sorted(metrics)}")
         mode, metric = modes.pop(), metrics.pop()
-        signals = {s["signal"].get("source", str(p)) for p, s in members}
+        signals = {signal_key(p, s) for p, s in members}
         best = {name: best_point(members, name, signals, mode) for name in ("adam", "muon")}
         if best["adam"] is None or best["muon"] is None:
             raise InputError(f"{task}/{arch}: no grid point finished on every signal for both optimizers")
@@ -96,7 +96,7 @@ def choose(sweeps: list[tuple[Path, dict]]) -> tuple[list[dict], list[str]]:
                 "sources": [relative(p) for p, _ in members],
             }
         )
-        names = ", ".join(sorted(Path(s).stem for s in signals))
+        names = ", ".join(sorted({signal_name(p, s) for p, s in members}))
         lines.append(
             f"| {task} | {arch} | {adam.lr:.3g} | {muon.lr:.3g} | {muon.muon_lr:.3g} | "
             f"{_mean(adam):.2f} | {_mean(muon):.2f} | {_mean(muon) - _mean(adam):+.2f} | {metric} | "
@@ -105,13 +105,28 @@ def choose(sweeps: list[tuple[Path, dict]]) -> tuple[list[dict], list[str]]:
     return rows, lines
 
 
+def signal_key(path: Path, sweep: dict) -> str:
+    """What makes two sweeps the same signal: every setting of the task's data (file, downscale,
+    the audio clip's offset and duration, …), not only the file: two clips of one recording are
+    two tuning signals."""
+    data = sweep.get("config", {}).get("data")
+    return json.dumps(data, sort_keys=True) if data else sweep["signal"].get("source", str(path))
+
+
+def signal_name(path: Path, sweep: dict) -> str:
+    """The signal as the table names it: the file's stem, with the clip's offset where it has one."""
+    name = Path(sweep["signal"].get("source", str(path))).stem
+    offset = sweep.get("config", {}).get("data", {}).get("offset")
+    return f"{name}@{offset:g}s" if offset else name
+
+
 def best_point(
     members: list[tuple[Path, dict]], optimizer: str, signals: set[str], mode: str
 ) -> Point | None:
     points: dict[tuple[float, float | None], Point] = {}
     refused: set[tuple[float, float | None]] = set()
     for path, sweep in members:
-        signal = sweep["signal"].get("source", str(path))
+        signal = signal_key(path, sweep)
         for trial in sweep["trials"]:
             if trial["optimizer"] != optimizer:
                 continue

@@ -3,6 +3,7 @@ only where no lr flag (and no preset) is given, and each optimizer gets its own 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -89,3 +90,42 @@ def test_the_shipped_table_is_what_the_committed_sweeps_give():
         for source in row.sources:
             sweep = json.loads((ROOT / source).read_text())
             assert sweep["task"] == task and sweep["config"]["field"]["arch"] == arch
+
+
+def _tuned_script():
+    spec = importlib.util.spec_from_file_location("tuned_lrs", ROOT / "scripts" / "tuned_lrs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sweep(offset: float, trials: list[tuple[str, float, float | None, float | None]]) -> dict:
+    """A minimal audio sweep.json: one clip of one recording, trials (optimizer, lr, muon_lr, value)."""
+    return {
+        "task": "audio",
+        "signal": {"source": "/data/bach.wav"},
+        "primary_metric": "psnr",
+        "mode": "max",
+        "config": {
+            "data": {"audio": "/data/bach.wav", "offset": offset, "duration": 0.5},
+            "field": {"arch": "siren"},
+        },
+        "trials": [
+            {"optimizer": o, "lr": lr, "muon_lr": m, "status": "ok" if v is not None else "error", "value": v}
+            for o, lr, m, v in trials
+        ],
+    }
+
+
+def test_the_rule_averages_over_signals_and_never_picks_a_point_that_failed_on_one():
+    script = _tuned_script()
+    first = _sweep(0.5, [("adam", 1e-4, None, 40.0), ("adam", 1e-3, None, 30.0),
+                         ("muon", 1e-4, 1e-3, 50.0), ("muon", 1e-4, 1e-2, 60.0)])  # fmt: skip
+    # the same recording at another offset is a second signal: its values are averaged, not
+    # overwritten; Muon lr 1e-2 failed there, so it cannot be chosen whatever its mean
+    second = _sweep(5.0, [("adam", 1e-4, None, 20.0), ("adam", 1e-3, None, 40.0),
+                          ("muon", 1e-4, 1e-3, 44.0), ("muon", 1e-4, 1e-2, None)])  # fmt: skip
+    rows, lines = script.choose([(Path("a/sweep.json"), first), (Path("b/sweep.json"), second)])
+    assert [(r["adam_lr"], r["muon_adam_lr"], r["muon_lr"]) for r in rows] == [(1e-3, 1e-4, 1e-3)]
+    assert "| 35.00 | 47.00 | +12.00 |" in lines[0] and "bach@0.5s, bach@5s (2 sweeps)" in lines[0]
