@@ -26,8 +26,9 @@ test view per arch: ground truth, Adam, Muon, their error maps; each run's rende
 it measured, and ``--resume`` runs only what OUTPUT's ``results.json`` lacks (same profile, scale
 and model; the runs it keeps carry the machine they ran on).
 
-    python3 scripts/bench_nerf.py --profile cpu --archs relu_pe --seeds 0 1 2
-    python3 scripts/bench_nerf.py --profile cpu --archs relu_pe --seeds 0 1 2 --resume
+    python3 scripts/bench_nerf.py --profile cpu        # the committed cpu table, from scratch
+    python3 scripts/bench_nerf.py --profile cpu --resume --output docs/results/nerf_cpu
+    python3 scripts/bench_nerf.py --profile cpu --archs relu_pe --seeds 3 4 --resume
     python3 scripts/bench_nerf.py --profile gpu --data .devdata/lego200 --archs relu_pe siren finer
 """
 
@@ -104,6 +105,8 @@ class Profile:
     device: str = "cpu"
     tf32: bool = False
     """TF32 matmuls (CUDA only; recorded)."""
+    seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Seeds per arch when ``--seeds`` is not given; an arch not named here runs seed 0."""
 
 
 PROFILES: dict[str, Profile] = {
@@ -116,6 +119,8 @@ PROFILES: dict[str, Profile] = {
         iterations=2000,
         rays=512,
         model={"width": 128, "num_coarse_samples": 32, "num_importance_samples": 32},
+        # the headline arch over three seeds (mean ± std), one seed of every other arch
+        seeds={"relu_pe": (0, 1, 2)},
     ),
     "gpu": Profile(
         size=200,
@@ -159,7 +164,7 @@ class NerfBenchConfig:
     data: Path = LEGO
     """A Blender-format scene: the full one (subsampled here to the profile) or a subset that
     ``python -m muon_nerf.nerf.data subset`` wrote with exactly the profile's selection."""
-    archs: tuple[str, ...] = ("relu_pe", "siren", "finer")
+    archs: tuple[str, ...] = ("relu", "relu_pe", "siren", "finer")
     """Run in this order (each arch's Adam/Muon pairs together): position-MLP architectures of
     ``muon-nerf`` (relu, relu_pe, siren, …), ``ngp`` (``muon-ngp`` / ``muon-ngp-adam``), and
     nerfstudio's ``vanilla-nerf`` and ``nerfacto`` (Adam only)."""
@@ -169,7 +174,9 @@ class NerfBenchConfig:
     """For the position-MLP archs: coarse_fine: the profile's coarse + importance samples;
     proposal: nerfacto's proposal networks pick the samples (the profile's proposal settings).
     ngp and the peers sample as they ship."""
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] | None = None
+    """Seeds of every arch; None: the profile's plan (cpu: 0, 1, 2 for relu_pe, 0 for the others;
+    gpu: 0)."""
     iterations: int | None = None
     """Training iterations per run; None: the profile's."""
     device: str | None = None
@@ -615,6 +622,17 @@ def gather_runs(cfg: NerfBenchConfig, config: dict) -> list[dict]:
     return list(runs.values())
 
 
+def run_plan(cfg: NerfBenchConfig, profile: Profile) -> list[tuple[str, str, int]]:
+    """(arch, optimizer, seed) of every planned run, each seed's Adam/Muon pair together; a peer
+    runs as it ships (Adam)."""
+    return [
+        (arch, optimizer, seed)
+        for arch in cfg.archs
+        for seed in (cfg.seeds if cfg.seeds is not None else profile.seeds.get(arch, (0,)))
+        for optimizer in (("adam",) if arch in PEERS else cfg.optimizers)
+    ]
+
+
 def run_order(archs: tuple[str, ...]) -> Callable[[dict], tuple]:
     """Table order: the given archs first (then others as they come), seeds, Adam before Muon."""
     return lambda r: (
@@ -653,7 +671,7 @@ def main(cfg: NerfBenchConfig) -> dict:
     own = [a for a in cfg.archs if a in PEERS or a == NGP]
     if cfg.sampler != "coarse_fine" and own:
         raise InputError(f"--sampler is for the field archs; {', '.join(own)} sample as they ship")
-    if not cfg.seeds or not cfg.archs or not cfg.optimizers:
+    if cfg.seeds == () or not cfg.archs or not cfg.optimizers:
         raise InputError("need at least one arch, optimizer and seed")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
@@ -663,9 +681,7 @@ def main(cfg: NerfBenchConfig) -> dict:
     made = missing_folders(work)  # deepest first: made[-1] is the outermost folder this run makes
     scene = prepare_scene(cfg, profile, work)
     truths = load_test_views(scene)
-    plan = [  # pairs together; a peer runs as it ships (Adam)
-        (a, o, s) for a in cfg.archs for s in cfg.seeds for o in (("adam",) if a in PEERS else cfg.optimizers)
-    ]
+    plan = run_plan(cfg, profile)
     train_views = len(json.loads((scene / "transforms_train.json").read_text())["frames"])
     # the position-MLP model at this profile, for the record before any run
     _, first_model = run_config(scene, "relu_pe", "muon", 0, profile, device, work)
@@ -692,7 +708,7 @@ def main(cfg: NerfBenchConfig) -> dict:
             "args": asdict(cfg),
         },
         "machine": machine(device),
-        "seeds": list(cfg.seeds),
+        "seeds": sorted({s for _, _, s in plan}),
         "runs": [],
     }
     try:

@@ -172,6 +172,23 @@ def test_merge_joins_tables_run_side_by_side(tmp_path):
         bench.gather_runs(bench.NerfBenchConfig(merge=(tmp_path / "missing",)), config)
 
 
+def test_default_plan_is_the_committed_cpu_table():
+    """``--profile cpu`` alone plans what docs/results/nerf_cpu holds: relu_pe over three seeds,
+    one seed of relu, siren and finer; ``--seeds`` applies to every arch; peers run Adam only."""
+    bench = _bench_module()
+    cpu, gpu = bench.PROFILES["cpu"], bench.PROFILES["gpu"]
+    plan = bench.run_plan(bench.NerfBenchConfig(), cpu)
+    pairs = [(a, s) for a, o, s in plan if o == "muon"]
+    assert pairs == [("relu", 0), ("relu_pe", 0), ("relu_pe", 1), ("relu_pe", 2), ("siren", 0), ("finer", 0)]
+    assert plan[:2] == [("relu", "adam", 0), ("relu", "muon", 0)]  # each pair together
+    assert {s for _, _, s in bench.run_plan(bench.NerfBenchConfig(), gpu)} == {0}
+    given = bench.NerfBenchConfig(archs=("relu_pe", "vanilla-nerf"), seeds=(3, 4))
+    assert bench.run_plan(given, cpu) == [
+        ("relu_pe", "adam", 3), ("relu_pe", "muon", 3), ("relu_pe", "adam", 4), ("relu_pe", "muon", 4),
+        ("vanilla-nerf", "adam", 3), ("vanilla-nerf", "adam", 4),
+    ]  # fmt: skip
+
+
 def test_blender_subset_stride_keeps_every_kth_view_and_records_it(tmp_path):
     src = write_sphere_scene(tmp_path / "src", size=16, views={"train": 8, "val": 2, "test": 4})
     pack = write_blender_subset(src, tmp_path / "pack", size=8, stride=4, eval_views=2)
