@@ -3,6 +3,7 @@ only where no lr flag (and no preset) is given, and each optimizer gets its own 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import subprocess
@@ -59,6 +60,20 @@ def test_a_preset_is_never_tuned(table, tmp_path):
     cfg = parse("image", ["--image", "a.png", "--arch", "relu", "--lr", "5e-4"])
     save_preset(tmp_path / "p.json", "image", cfg, "muon")
     assert lrs(parse("image", ["--preset", str(tmp_path / "p.json")])) == (5e-4, 0.3, None)
+
+
+def test_a_profile_of_another_scale_keeps_its_own_lrs(monkeypatch):
+    pytest.importorskip("trimesh", reason="muon-sdf fit needs the [sdf] extra")
+    from muon_nerf.sdf.cli import parse_fit
+    from muon_nerf.sdf.signal import paper_profile
+
+    row = dataclasses.replace(ROW, task="sdf", arch="relu_pe")
+    monkeypatch.setattr(tuned, "tuned_table", lambda: {("sdf", "relu_pe"): row})
+    tuned_lrs = (row.adam_lr, row.muon_lr, row.muon_adam_lr)
+    assert lrs(parse_fit(["--mesh", "m.ply"])) == tuned_lrs  # the sweeps' scale
+    assert lrs(parse_fit(["--mesh", "m.ply", "--profile", "cpu"])) == tuned_lrs
+    paper = paper_profile().optim
+    assert lrs(parse_fit(["--mesh", "m.ply", "--profile", "paper"])) == (paper.lr, paper.muon_lr, None)
 
 
 def test_each_optimizer_gets_its_own_adam_lr():

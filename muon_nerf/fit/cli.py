@@ -7,8 +7,9 @@ accepts the underscore spellings (``--muon_lr``) those scripts used.
 - ``--preset FILE`` starts from a JSON file of the task's whole config, as ``muon-sweep`` writes it.
 - ``--resume FOLDER`` finishes an interrupted run with the config it saved (``parse_run``).
 
-Either only replaces the defaults: flags given with it still win. Without ``--preset``, the
-learning rates not given as flags are the tuned ones of the task and arch (``fit/tuned.py``).
+Either only replaces the defaults: flags given with it still win. Without ``--preset`` and at the
+tuned scale (no ``--profile``, or ``cpu``), the learning rates not given as flags are the tuned
+ones of the task and arch (``fit/tuned.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from muon_nerf.fit.errors import InputError
 from muon_nerf.fit.presets import load_preset, merge_config, pop_option
 from muon_nerf.fit.progress import Progress, refused_changes
 from muon_nerf.fit.task import TaskConfig
-from muon_nerf.fit.tuned import TUNABLE, with_tuned_lrs
+from muon_nerf.fit.tuned import TUNABLE, TUNED_PROFILES, with_tuned_lrs
 
 TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
 T = TypeVar("T", bound=TaskConfig)
@@ -87,12 +88,14 @@ def task_default(task: str, cls: type[T], args: list[str]) -> tuple[list[str], T
 
 
 def parse_task(task: str, cls: type[T], args: list[str], prog: str, description: str | None = None) -> T:
-    """The task config from ``args`` (see the module docstring); without ``--preset``, the lrs not
-    given on the command line are the tuned ones for the task and arch (``fit/tuned.py``)."""
+    """The task config from ``args`` (see the module docstring); without ``--preset`` and at the
+    tuned scale (no ``--profile``, or ``cpu``), the lrs not given on the command line are the
+    tuned ones for the task and arch (``fit/tuned.py``)."""
     preset = pop_option(args, "--preset")[1] is not None
+    profile = pop_option(args, "--profile")[1]
     args, default = task_default(task, cls, args)
     cfg = cli(cls, args, prog, default=default, description=description)
-    if preset:
+    if preset or profile not in TUNED_PROFILES:
         return cfg
     return with_tuned_lrs(cfg, task, lambda: given_lr_flags(cls, args, prog, default))
 

@@ -6,7 +6,9 @@ The table ships in the package (``assets/tuned_lrs.json``) and is written by
 sweeps that chose it. Each optimizer gets the values best for it: the Adam baseline its own best
 ``--lr``, Muon its best (``--muon-adam-lr``, ``--muon-lr``) pair, so a comparison with the
 defaults is a comparison of tuned runs. A flag given on the command line always wins, and a
-``--preset`` is a whole configuration that the table never touches.
+``--preset`` is a whole configuration that the table never touches. The sweeps run at the task's
+default scale (``--profile cpu`` where a task has profiles), so the table applies there only: a
+named profile of another scale (``muon-sdf fit --profile paper``) keeps its own lrs.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from muon_nerf.fit.task import TaskConfig
 
 TUNED_PATH = Path(__file__).resolve().parent.parent / "assets" / "tuned_lrs.json"
 TUNED_FORMAT = "muon-nerf-tuned-lrs/1"
+TUNED_PROFILES = (None, "cpu")
+"""The ``--profile`` values (None: none given) whose configs the table tunes: the sweeps' scale."""
 TUNABLE = ("lr", "muon_lr", "muon_adam_lr")
 """The ``OptimConfig`` fields the table sets (each only where the command line did not)."""
 
