@@ -133,14 +133,24 @@ def _sweep(offset: float, trials: list[tuple[str, float, float | None, float | N
     }
 
 
-def test_the_rule_averages_over_signals_and_never_picks_a_point_that_failed_on_one():
+def test_the_rule_picks_the_best_worst_signal_and_never_a_point_that_failed_on_one():
     script = _tuned_script()
     first = _sweep(0.5, [("adam", 1e-4, None, 40.0), ("adam", 1e-3, None, 30.0),
-                         ("muon", 1e-4, 1e-3, 50.0), ("muon", 1e-4, 1e-2, 60.0)])  # fmt: skip
-    # the same recording at another offset is a second signal: its values are averaged, not
-    # overwritten; Muon lr 1e-2 failed there, so it cannot be chosen whatever its mean
+                         ("muon", 1e-4, 1e-3, 50.0), ("muon", 1e-3, 1e-3, 70.0),
+                         ("muon", 1e-4, 1e-2, 60.0)])  # fmt: skip
+    # the same recording at another offset is a second signal, not an overwrite of the first;
+    # Muon (1e-3, 1e-3) has the best mean (52.5) but falls off a cliff here (35), so the point
+    # whose worst signal is best wins (44); Muon lr 1e-2 failed here, so it is never chosen
     second = _sweep(5.0, [("adam", 1e-4, None, 20.0), ("adam", 1e-3, None, 40.0),
-                          ("muon", 1e-4, 1e-3, 44.0), ("muon", 1e-4, 1e-2, None)])  # fmt: skip
+                          ("muon", 1e-4, 1e-3, 44.0), ("muon", 1e-3, 1e-3, 35.0),
+                          ("muon", 1e-4, 1e-2, None)])  # fmt: skip
     rows, lines = script.choose([(Path("a/sweep.json"), first), (Path("b/sweep.json"), second)])
     assert [(r["adam_lr"], r["muon_adam_lr"], r["muon_lr"]) for r in rows] == [(1e-3, 1e-4, 1e-3)]
-    assert "| 35.00 | 47.00 | +12.00 |" in lines[0] and "bach@0.5s, bach@5s (2 sweeps)" in lines[0]
+    assert "| 35.00 | 47.00 | +12.00 | 30.00 / 44.00 |" in lines[0]
+    assert "bach@0.5s, bach@5s (2 sweeps)" in lines[0]
+    # lower-is-better metrics: the best worst signal is the smallest largest value; Adam's two
+    # points tie at 40 there, and the better (lower) mean breaks the tie
+    for sweep in (first, second):
+        sweep["mode"] = "min"
+    rows, _ = script.choose([(Path("a/sweep.json"), first), (Path("b/sweep.json"), second)])
+    assert [(r["adam_lr"], r["muon_adam_lr"], r["muon_lr"]) for r in rows] == [(1e-4, 1e-4, 1e-3)]
