@@ -39,6 +39,7 @@ from muon_nerf.fit.cli import cli  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware, thread_counts  # noqa: E402
 from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
+from muon_nerf.fit.metrics import lower_is_better  # noqa: E402
 from muon_nerf.fit.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
 from muon_nerf.fit.run import OPTIMIZERS, fit_one  # noqa: E402
 from muon_nerf.signals.cli import parse  # noqa: E402
@@ -229,14 +230,16 @@ def figure(rows: list[dict], path: Path) -> None:
             label=name,
             color=OPTIMIZER_COLORS[name],
         )
-    axes[0, 0].set(xticks=x, ylabel="primary metric (PSNR dB / SNR dB)", title="Adam vs Muon")
+    units = "dB; SDF: Chamfer-L1 ×10³"
+    axes[0, 0].set(xticks=x, ylabel="primary metric", title=f"Adam vs Muon ({units})")
     axes[0, 0].set_xticklabels(labels, fontsize=7)
     axes[0, 0].legend()
-    axes[0, 1].bar(
-        x, [np.mean(r["gain"]) for r in rows], yerr=[np.std(r["gain"]) for r in rows], color="tab:red"
-    )
+    # improvement, so that up is better on every row: Muon − Adam, or Adam − Muon where lower is better
+    improvement = [[-g for g in r["gain"]] if lower_is_better(r["metric"]) else r["gain"] for r in rows]
+    means, stds = [np.mean(v) for v in improvement], [np.std(v) for v in improvement]
+    axes[0, 1].bar(x, means, yerr=stds, color="tab:red")
     axes[0, 1].axhline(0, color="k", linewidth=0.5)
-    axes[0, 1].set(xticks=x, ylabel="Muon − Adam (dB)", title="gain")
+    axes[0, 1].set(xticks=x, ylabel="Muon's improvement", title=f"Muon's improvement over Adam ({units})")
     axes[0, 1].set_xticklabels(labels, fontsize=7)
     save_figure(fig, path)
 

@@ -9,6 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+LOWER_IS_BETTER = ("chamfer", "mse", "rmse", "mae", "error", "loss", "lpips", "distance")
+"""Words that mark a metric as minimized (Chamfer, MSE, LPIPS); PSNR, SNR, SSIM, IoU are maximized."""
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is better (by its name): sweeps pick points and
+    figures draw improvements with it."""
+    return any(word in metric.lower() for word in LOWER_IS_BETTER)
+
 
 def mse(pred: Tensor, target: Tensor) -> Tensor:
     return torch.mean((pred - target) ** 2)

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 
 from muon_nerf.fit.errors import DivergedError
+from muon_nerf.fit.metrics import lower_is_better
 from muon_nerf.fit.run import fit_one
 from muon_nerf.fit.signal import Signal
 from muon_nerf.fit.task import TaskConfig
 
 Mode = Literal["max", "min"]
-LOWER_IS_BETTER = ("chamfer", "mse", "rmse", "mae", "error", "loss", "lpips", "distance")
 
 
 def metric_mode(signal: Signal) -> Mode:
@@ -25,8 +25,7 @@ def metric_mode(signal: Signal) -> Mode:
     explicit = getattr(signal, "primary_mode", None)
     if explicit in ("max", "min"):
         return explicit
-    name = signal.primary_metric.lower()
-    return "min" if any(word in name for word in LOWER_IS_BETTER) else "max"
+    return "min" if lower_is_better(signal.primary_metric) else "max"
 
 
 def worst(mode: Mode) -> float:
