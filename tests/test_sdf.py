@@ -6,6 +6,7 @@ is checked against a closed form (sphere/box distances, box IoU) or an analytic 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import warnings
@@ -254,7 +255,9 @@ def test_paper_profile_keeps_user_flags():
     cfg = parse_fit(["--profile", "paper", "--mesh", "x.ply", "--steps", "7"])
     assert cfg.field.width == 256 and cfg.field.num_layers == 4 and cfg.fit.steps == 7
     assert cfg.field.encoding.positional.pe_frequencies == 8 and cfg.data.eval_resolution == 256
-    assert parse_fit(["--profile", "cpu"]) == parse_fit([]) == SdfTask()
+    # the cpu profile is the default config (its lrs the tuned ones, fit/tuned.py)
+    assert parse_fit(["--profile", "cpu"]) == parse_fit([])
+    assert dataclasses.replace(parse_fit([]), optim=SdfTask().optim) == SdfTask()
     assert parse_fit(["--muon_lr", "0.02"]).optim.muon_lr == 0.02
     assert sorted(SdfTask.profiles()) == ["cpu", "paper"]
     with pytest.raises(InputError, match="--profile must be one of: cpu, paper"):
