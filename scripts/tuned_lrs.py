@@ -143,7 +143,7 @@ def best_point(
     if not eligible:
         return None
     sign = 1.0 if mode == "max" else -1.0  # compare as "higher is better"
-    return max(eligible, key=lambda p: (min(sign * v for v in p.values.values()), sign * _mean(p)))
+    return max(eligible, key=lambda p: (sign * _worst(p, mode), sign * _mean(p)))
 
 
 def _mean(point: Point) -> float:

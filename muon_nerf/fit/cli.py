@@ -74,28 +74,33 @@ def task_default(task: str, cls: type[T], args: list[str]) -> tuple[list[str], T
     """Remove ``--profile``/``--preset`` from ``args`` and build the default they ask for."""
     args, profile = pop_option(args, "--profile")
     args, preset = pop_option(args, "--preset")
+    return args, named_default(task, cls, profile, preset)
+
+
+def named_default(task: str, cls: type[T], profile: str | None, preset: str | None) -> T | None:
+    """The default config a ``--profile`` name or a ``--preset`` file asks for (None: neither)."""
     profiles = cls.profiles()
     if profile is not None and preset is not None:
         raise InputError("give --profile or --preset, not both (a preset holds a whole config)")
     if preset is not None:
-        return args, load_preset(preset, task, cls)
+        return load_preset(preset, task, cls)
     if profile is None:
-        return args, None
+        return None
     if profile not in profiles:
         choices = ", ".join(profiles) or "none for this task"
         raise InputError(f"--profile must be one of: {choices}; got {profile!r}")
-    return args, profiles[profile]()
+    return profiles[profile]()
 
 
 def parse_task(task: str, cls: type[T], args: list[str], prog: str, description: str | None = None) -> T:
     """The task config from ``args`` (see the module docstring); without ``--preset`` and at the
     tuned scale (no ``--profile``, or ``cpu``), the lrs not given on the command line are the
     tuned ones for the task and arch (``fit/tuned.py``)."""
-    preset = pop_option(args, "--preset")[1] is not None
-    profile = pop_option(args, "--profile")[1]
-    args, default = task_default(task, cls, args)
+    args, profile = pop_option(args, "--profile")
+    args, preset = pop_option(args, "--preset")
+    default = named_default(task, cls, profile, preset)
     cfg = cli(cls, args, prog, default=default, description=description)
-    if preset or profile not in TUNED_PROFILES:
+    if preset is not None or profile not in TUNED_PROFILES:
         return cfg
     return with_tuned_lrs(cfg, task, lambda: given_lr_flags(cls, args, prog, default))
 
