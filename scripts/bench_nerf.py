@@ -15,6 +15,8 @@ Profiles:
   gpu   the FINER protocol (200×200, 25 views, 10 test views) with the registered model
         (1024 rays × (64 + 64) samples, 6×256), 2000 iterations, TF32 matmuls; ``--full`` trains
         on all 100 training views at 400×400 instead.
+Both profiles plan relu, relu_pe, siren and finer (cpu: relu_pe over seeds 0, 1, 2) and, as a
+peer at the same rays, samples and iterations, nerfstudio's ``vanilla-nerf``.
 ``--dry-run`` runs the whole pipeline on a toy sphere scene with a tiny model (2 iterations).
 
 Writes to OUTPUT: ``results.json`` (``background_psnr``: the all-background (white) prediction on
@@ -84,6 +86,8 @@ from muon_nerf.nerf.model import GROUP_NAMES, MuonNeRFModel  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 LEGO = ROOT.parent / "shared" / "data" / "nerf_synthetic" / "lego"
 OPTIMIZERS = ("adam", "muon")
+FIELD_ARCHS = ("relu", "relu_pe", "siren", "finer")
+"""The paper's NeRF comparison without its hash grid (``ngp``, which brings its own model)."""
 
 
 @dataclass(frozen=True)
@@ -164,10 +168,12 @@ class NerfBenchConfig:
     data: Path = LEGO
     """A Blender-format scene: the full one (subsampled here to the profile) or a subset that
     ``python -m muon_nerf.nerf.data subset`` wrote with exactly the profile's selection."""
-    archs: tuple[str, ...] = ("relu", "relu_pe", "siren", "finer")
+    archs: tuple[str, ...] | None = None
     """Run in this order (each arch's Adam/Muon pairs together): position-MLP architectures of
     ``muon-nerf`` (relu, relu_pe, siren, …), ``ngp`` (``muon-ngp`` / ``muon-ngp-adam``), and
-    nerfstudio's ``vanilla-nerf`` and ``nerfacto`` (Adam only)."""
+    nerfstudio's ``vanilla-nerf`` and ``nerfacto`` (Adam only). None: the paper's field archs
+    and, with coarse/fine sampling, the ``vanilla-nerf`` peer at the same rays, samples and
+    iterations."""
     optimizers: tuple[Literal["adam", "muon"], ...] = OPTIMIZERS
     """Optimizer of the hidden matrices (the rest is always Adam)."""
     sampler: Literal["coarse_fine", "proposal"] = "coarse_fine"
@@ -502,11 +508,12 @@ def save_render(path: Path, render: np.ndarray) -> None:
 
 
 def load_renders(output: Path, runs: list[dict]) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
-    """Per (arch, optimizer): the lowest seed whose render of test view 0 was kept."""
+    """Per (arch, optimizer), in the order of ``runs`` (the table's): the lowest seed whose render
+    of test view 0 was kept."""
     renders: dict[tuple[str, str], tuple[int, np.ndarray]] = {}
-    for r in sorted(runs, key=lambda r: r["seed"]):
+    for r in runs:
         key, path = (r["arch"], r["optimizer"]), render_path(output, r["arch"], r["optimizer"], r["seed"])
-        if key not in renders and path.is_file():
+        if path.is_file() and (key not in renders or r["seed"] < renders[key][0]):
             renders[key] = (r["seed"], np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255)
     return renders
 
@@ -622,12 +629,20 @@ def gather_runs(cfg: NerfBenchConfig, config: dict) -> list[dict]:
     return list(runs.values())
 
 
+def planned_archs(cfg: NerfBenchConfig) -> tuple[str, ...]:
+    """``--archs``, or the default: the paper's field archs, and the peer that samples as they do
+    (a proposal-sampled table holds field archs only)."""
+    if cfg.archs is not None:
+        return cfg.archs
+    return FIELD_ARCHS + (("vanilla-nerf",) if cfg.sampler == "coarse_fine" else ())
+
+
 def run_plan(cfg: NerfBenchConfig, profile: Profile) -> list[tuple[str, str, int]]:
     """(arch, optimizer, seed) of every planned run, each seed's Adam/Muon pair together; a peer
     runs as it ships (Adam)."""
     return [
         (arch, optimizer, seed)
-        for arch in cfg.archs
+        for arch in planned_archs(cfg)
         for seed in (cfg.seeds if cfg.seeds is not None else profile.seeds.get(arch, (0,)))
         for optimizer in (("adam",) if arch in PEERS else cfg.optimizers)
     ]
@@ -664,14 +679,15 @@ def main(cfg: NerfBenchConfig) -> dict:
             raise InputError(f"--iterations must be >= 1, got {cfg.iterations}")
         profile = replace(profile, iterations=cfg.iterations)
     device = cfg.device or profile.device
-    unknown = [a for a in cfg.archs if a not in ARCHITECTURES and a != NGP and a not in PEERS]
+    archs = planned_archs(cfg)
+    unknown = [a for a in archs if a not in ARCHITECTURES and a != NGP and a not in PEERS]
     if unknown:
         choices = ", ".join((*ARCHITECTURES, NGP, *PEERS))
         raise InputError(f"unknown arch {', '.join(unknown)}: choose from {choices}")
-    own = [a for a in cfg.archs if a in PEERS or a == NGP]
+    own = [a for a in archs if a in PEERS or a == NGP]
     if cfg.sampler != "coarse_fine" and own:
         raise InputError(f"--sampler is for the field archs; {', '.join(own)} sample as they ship")
-    if cfg.seeds == () or not cfg.archs or not cfg.optimizers:
+    if cfg.seeds == () or not archs or not cfg.optimizers:
         raise InputError("need at least one arch, optimizer and seed")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
@@ -695,7 +711,7 @@ def main(cfg: NerfBenchConfig) -> dict:
             "rays": profile.rays,
             "tf32": profile.tf32 and device.startswith("cuda"),
             "device": device,
-            "archs": list(cfg.archs),
+            "archs": list(archs),
             "optimizers": list(cfg.optimizers),
             "scene": {
                 "data": str(cfg.data if not cfg.dry_run else scene),
@@ -720,7 +736,7 @@ def main(cfg: NerfBenchConfig) -> dict:
     done = {(r["arch"], r["optimizer"], r["seed"]) for r in state["runs"]}
     todo = [run for run in plan if run not in done]
     state["planned_runs"] = len(done) + len(todo)
-    order = run_order(cfg.archs)
+    order = run_order(archs)
     state["runs"].sort(key=order)
     console.print(
         f"[bold]{len(todo)} runs[/]{f' ({len(done)} kept)' if done else ''} on {scene} "

@@ -174,19 +174,41 @@ def test_merge_joins_tables_run_side_by_side(tmp_path):
 
 def test_default_plan_is_the_committed_cpu_table():
     """``--profile cpu`` alone plans what docs/results/nerf_cpu holds: relu_pe over three seeds,
-    one seed of relu, siren and finer; ``--seeds`` applies to every arch; peers run Adam only."""
+    one seed of relu, siren and finer, and vanilla-nerf (Adam, as it ships) at the same rays,
+    samples and iterations; ``--seeds`` applies to every arch; a proposal-sampled table holds no
+    peer."""
     bench = _bench_module()
     cpu, gpu = bench.PROFILES["cpu"], bench.PROFILES["gpu"]
     plan = bench.run_plan(bench.NerfBenchConfig(), cpu)
     pairs = [(a, s) for a, o, s in plan if o == "muon"]
     assert pairs == [("relu", 0), ("relu_pe", 0), ("relu_pe", 1), ("relu_pe", 2), ("siren", 0), ("finer", 0)]
     assert plan[:2] == [("relu", "adam", 0), ("relu", "muon", 0)]  # each pair together
+    assert plan[-1] == ("vanilla-nerf", "adam", 0) and len(plan) == 13
+    proposal = bench.run_plan(bench.NerfBenchConfig(sampler="proposal"), cpu)
+    assert [r for r in proposal if r[0] == "vanilla-nerf"] == [] and len(proposal) == 12
     assert {s for _, _, s in bench.run_plan(bench.NerfBenchConfig(), gpu)} == {0}
     given = bench.NerfBenchConfig(archs=("relu_pe", "vanilla-nerf"), seeds=(3, 4))
     assert bench.run_plan(given, cpu) == [
         ("relu_pe", "adam", 3), ("relu_pe", "muon", 3), ("relu_pe", "adam", 4), ("relu_pe", "muon", 4),
         ("vanilla-nerf", "adam", 3), ("vanilla-nerf", "adam", 4),
     ]  # fmt: skip
+
+
+def test_render_figure_rows_follow_the_table_and_show_the_lowest_kept_seed(tmp_path):
+    """A row per arch in table order, even when an arch's seed 0 render was not kept."""
+    bench = _bench_module()
+    table = (("relu_pe", 0), ("relu_pe", 1), ("relu_pe", 2), ("relu", 0))
+    runs = [{"arch": a, "optimizer": o, "seed": s} for a, s in table for o in ("adam", "muon")]
+    for r in runs[2:]:  # relu_pe seed 0 has no render
+        bench.save_render(
+            bench.render_path(tmp_path, r["arch"], r["optimizer"], r["seed"]),
+            np.full((2, 2, 3), r["seed"] / 4),
+        )
+    renders = bench.load_renders(tmp_path, runs)
+    assert list(renders) == [("relu_pe", "adam"), ("relu_pe", "muon"), ("relu", "adam"), ("relu", "muon")]
+    assert renders["relu_pe", "muon"][0] == 1 and renders["relu_pe", "muon"][1].max() == pytest.approx(
+        0.25, abs=0.01
+    )
 
 
 def test_blender_subset_stride_keeps_every_kth_view_and_records_it(tmp_path):
