@@ -102,7 +102,8 @@ def test_an_interrupted_comparison_resumes_to_the_uninterrupted_result(png, tmp_
 def test_a_diverged_half_keeps_the_finished_one_and_resume_may_lower_the_muon_lr(png, tmp_path, capsys):
     args = ["--image", str(png), *FLAGS, "--steps", "30", "--compare", "--output-dir", str(tmp_path)]
     with pytest.raises(SystemExit) as stop:
-        fit_main("image", [*args, "--run-name", "r", "--muon-lr", "1e6"])
+        # --lr pins both runs' Adam lr: the arch's tuned defaults must not decide whether it diverges
+        fit_main("image", [*args, "--run-name", "r", "--lr", "1e-3", "--muon-lr", "1e6"])
     assert stop.value.code == 2
     err = capsys.readouterr().err
     folder = tmp_path / "image/r.incomplete"
