@@ -97,16 +97,21 @@ class HashGridEncoding(nn.Module):
     def forward(self, x: Float[Tensor, "*bs d"]) -> Float[Tensor, "*bs e"]:
         u = ((x.reshape(-1, self.in_dim) + 1) / 2).clamp(0, 1).to(self.table.dtype)
         bits = self.corner_offsets.bool()  # (2^d, d): which corners take the upper vertex per axis
-        out = []
+        rows, weights = [], []
         for level, scale in enumerate(self.scales):
             pos = u * scale + 0.5
             cell = pos.floor()
             frac = pos - cell  # (n, d)
             corners = cell.long()[:, None, :] + self.corner_offsets  # (n, 2^d, d)
-            weights = torch.where(bits, frac[:, None, :], 1 - frac[:, None, :]).prod(-1)  # (n, 2^d)
-            features = nn.functional.embedding(self.level_rows(level, corners), self.table)  # (n, 2^d, F)
-            out.append((weights[..., None] * features).sum(-2))
-        return torch.cat(out, dim=-1).reshape(*x.shape[:-1], self.out_dim)
+            weights.append(torch.where(bits, frac[:, None, :], 1 - frac[:, None, :]).prod(-1))  # (n, 2^d)
+            rows.append(self.level_rows(level, corners))
+        # One lookup for all levels, by index_select: its backward is one index_add_ into a
+        # table-sized gradient, where a lookup per level would zero and add the whole table once
+        # per level (and embedding's backward sorts the indices first, several times slower on CPU).
+        index = torch.stack(rows, 1)  # (n, L, 2^d)
+        features = self.table.index_select(0, index.flatten()).reshape(*index.shape, -1)  # (n, L, 2^d, F)
+        out = (torch.stack(weights, 1)[..., None] * features).sum(-2)  # (n, L, F)
+        return out.reshape(*x.shape[:-1], self.out_dim)
 
     def extra_repr(self) -> str:
         dense = self.hashed.count(False)
