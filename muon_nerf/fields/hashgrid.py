@@ -5,8 +5,8 @@ vertices of its cell are mapped to rows of that level's table (a dense index whe
 grid fits the table, instant-ngp's spatial hash where it does not), and their feature vectors are
 d-linearly interpolated. The L interpolated vectors, concatenated level by level, are the encoding.
 
-Conventions follow tiny-cuda-nn's ``GridEncoding`` (``encodings/grid.h``), so that its encoding can
-later stand in for this one with the same parameters:
+Conventions follow tiny-cuda-nn's ``GridEncoding`` (``encodings/grid.h``), so that its kernels can
+evaluate this module's table (``implementation="tcnn"``, ``hashgrid_tcnn.py``):
 
 - level l has scale ``s_l = N_min · b^l − 1`` and ``R_l = ⌈s_l⌉ + 1`` vertices per axis, with growth
   factor ``b = exp((ln N_max − ln N_min) / (L − 1))`` (paper, eq. 3); a point ``u ∈ [0, 1]^d`` sits
@@ -22,18 +22,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from muon_nerf.fields.hashgrid_tcnn import make_tcnn_encoding, tcnn_forward
+
+HashImplementation = Literal["torch", "tcnn"]
+
 HASH_PRIMES = (1, 2654435761, 805459861)
 """instant-ngp's per-axis primes (the first is 1 for memory coherence along x)."""
 
 
+def growth_factor(levels: int, base_resolution: int, finest_resolution: int) -> float:
+    """The paper's ``b = exp((ln N_max − ln N_min) / (L − 1))`` (1 for a single level)."""
+    return 1.0 if levels == 1 else math.exp(math.log(finest_resolution / base_resolution) / (levels - 1))
+
+
 def level_scales(levels: int, base_resolution: int, finest_resolution: int) -> list[float]:
-    """``s_l = N_min · b^l − 1`` for l = 0 … L-1 with the paper's growth factor b."""
-    growth = 1.0 if levels == 1 else math.exp(math.log(finest_resolution / base_resolution) / (levels - 1))
+    """``s_l = N_min · b^l − 1`` for l = 0 … L-1."""
+    growth = growth_factor(levels, base_resolution, finest_resolution)
     return [base_resolution * growth**level - 1.0 for level in range(levels)]
 
 
@@ -54,6 +64,8 @@ class HashGridEncoding(nn.Module):
         levels, features_per_level, log2_table_size, base_resolution, finest_resolution: as in
             :class:`HashGridConfig`.
         init_scale: tables start ``U(-init_scale, init_scale)``.
+        implementation: ``torch`` (this module's lookup, any device) or ``tcnn`` (tiny-cuda-nn's
+            kernels on the same table: CUDA only, ``hashgrid_tcnn.py``).
     """
 
     def __init__(
@@ -65,6 +77,7 @@ class HashGridEncoding(nn.Module):
         base_resolution: int = 16,
         finest_resolution: int = 512,
         init_scale: float = 1e-4,
+        implementation: HashImplementation = "torch",
     ) -> None:
         super().__init__()
         if not 1 <= in_dim <= len(HASH_PRIMES):
@@ -72,7 +85,10 @@ class HashGridEncoding(nn.Module):
         self.in_dim = in_dim
         self.levels = levels
         self.features_per_level = features_per_level
+        self.log2_table_size = log2_table_size
         self.max_table_size = 2**log2_table_size
+        self.base_resolution = base_resolution
+        self.growth = growth_factor(levels, base_resolution, finest_resolution)
         self.scales = level_scales(levels, base_resolution, finest_resolution)
         # rounded first, so a scale of 511.0000000001 (float error in b^l) still has 512 + 1 vertices
         self.resolutions = [math.ceil(round(s, 6)) + 1 for s in self.scales]
@@ -84,6 +100,11 @@ class HashGridEncoding(nn.Module):
         corners = torch.cartesian_prod(*[torch.tensor([0, 1])] * in_dim).reshape(2**in_dim, in_dim)
         self.register_buffer("corner_offsets", corners, persistent=False)
         self.out_dim = levels * features_per_level
+        self.implementation = implementation
+        if implementation == "tcnn":
+            self.tcnn = make_tcnn_encoding(self)
+        elif implementation != "torch":
+            raise ValueError(f"hash grid implementation must be torch or tcnn, got {implementation!r}")
 
     def level_rows(self, level: int, corners: Int[Tensor, "*bs d"]) -> Int[Tensor, "*bs"]:
         """Rows of ``table`` (level offset included) holding the vertices ``corners`` of ``level``."""
@@ -96,6 +117,8 @@ class HashGridEncoding(nn.Module):
 
     def forward(self, x: Float[Tensor, "*bs d"]) -> Float[Tensor, "*bs e"]:
         u = ((x.reshape(-1, self.in_dim) + 1) / 2).clamp(0, 1).to(self.table.dtype)
+        if self.implementation == "tcnn":
+            return tcnn_forward(self.tcnn, self.table, u).reshape(*x.shape[:-1], self.out_dim)
         bits = self.corner_offsets.bool()  # (2^d, d): which corners take the upper vertex per axis
         rows, weights = [], []
         for level, scale in enumerate(self.scales):
@@ -117,7 +140,7 @@ class HashGridEncoding(nn.Module):
         dense = self.hashed.count(False)
         return (
             f"in_dim={self.in_dim}, levels={self.levels} ({dense} dense), "
-            f"features={self.features_per_level}, "
+            f"features={self.features_per_level}, implementation={self.implementation}, "
             f"resolutions={self.resolutions[0]}…{self.resolutions[-1]}, params={self.table.numel()}"
         )
 
@@ -144,6 +167,10 @@ class HashGridConfig:
     """N_max: the finest level's resolution."""
     hash_init_scale: float = 1e-4
     """Tables start U(-scale, scale) (instant-ngp's 1e-4)."""
+    hash_implementation: HashImplementation = "torch"
+    """torch: the pure-torch lookup (CPU or GPU). tcnn: tiny-cuda-nn's kernels on the same table
+    (CUDA, tiny-cuda-nn built from source; float32; 2-D/3-D inputs, 1/2/4/8 features per level);
+    the table, its optimizer group and checkpoints are the same in both."""
 
     def setup(self, in_dim: int) -> HashGridEncoding:
         if self.hash_levels < 1 or self.hash_features_per_level < 1:
@@ -168,4 +195,5 @@ class HashGridConfig:
             self.hash_base_resolution,
             self.hash_finest_resolution,
             self.hash_init_scale,
+            self.hash_implementation,
         )
