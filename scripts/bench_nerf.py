@@ -259,13 +259,21 @@ def _nerfacto_settings(model: Any, profile: Profile) -> dict[str, Any]:
     """nerfacto as a Blender scene needs it (its defaults are for unbounded captures): the object
     inside the scene box without scene contraction, uniform first proposal samples between the
     Blender near/far planes 2 and 6, white background (the images are composited on white), exact
-    poses (no camera optimization), pure-torch hash grids. Its sample counts stay its own."""
+    poses (no camera optimization), pure-torch hash grids. Its sample counts stay its own.
+
+    Initial density 1 (the model's own default) instead of the method config's 0.01, which is
+    for captures whose rays cross a large contracted space. At 0.01 nearly nothing accumulates in
+    the first steps, the colour head still gets small gradients that all say "darker" (the object
+    is darker than the white background), and Adam with eps 1e-15 turns them into full-size
+    steps: the sigmoid saturates at black before any density forms, its squared gradients
+    underflow, and the colour never recovers (renders grey: black object × partial opacity)."""
     settings = {
         "disable_scene_contraction": True,
         "proposal_initial_sampler": "uniform",
         "near_plane": 2.0,
         "far_plane": 6.0,
         "background_color": "white",
+        "average_init_density": 1.0,
         "implementation": "torch",
     }
     for key, value in settings.items():

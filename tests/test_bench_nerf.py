@@ -263,6 +263,8 @@ def test_peers_and_ngp_run_offline_beside_ours(tmp_path):
     vanilla, nerfacto, ngp_adam, ngp_muon = runs
     assert vanilla["model"]["num_coarse_samples"] == vanilla["model"]["num_importance_samples"] == 8
     assert nerfacto["model"]["disable_scene_contraction"] and nerfacto["model"]["camera_optimizer"] == "off"
+    # the model's own initial density, not the method config's 0.01 (see _nerfacto_settings)
+    assert nerfacto["model"]["average_init_density"] == 1.0
     # not our field: no hidden matrices of ours to rank; muon-ngp's two 64×64 ones are ranked
     assert vanilla["mean_stable_rank"] is None and nerfacto["mean_stable_rank"] is None
     assert len(ngp_muon["final_stable_rank"]) == 2 and ngp_muon["model"]["sampler"] == "proposal"
