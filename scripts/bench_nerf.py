@@ -55,7 +55,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from nerfstudio.engine.trainer import TrainerConfig
+from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from nerfstudio.utils import writer
 from PIL import Image
 from rich.console import Console
@@ -379,6 +379,23 @@ def peer_config(
     return config, {"method": name, **PEERS[name](config.pipeline.model, profile)}
 
 
+def build_trainer(config: TrainerConfig, arch: str, seed: int) -> Trainer:
+    """The trainer of one run, set up as ``ns-train`` would (seeded, test split for eval), without
+    another run's event writers; a peer (``PEERS``) gets LPIPS from cached weights only and our
+    SSIM, so every row is scored by the same functions."""
+    # nerfstudio keeps event writers in a module-level list; one run's must not log the next's
+    writer.EVENT_WRITERS.clear()
+    _seed_everything(seed)
+    trainer = config.setup(local_rank=0, world_size=1)
+    # our model builds LPIPS from cached weights itself; a peer's must be kept from downloading
+    offline = unittest.mock.patch(PEER_LPIPS, _offline_lpips()) if arch in PEERS else contextlib.nullcontext()
+    with offline:
+        trainer.setup(test_mode="test")  # the eval dataset is the test split
+    if arch in PEERS:
+        trainer.pipeline.model.ssim = _our_ssim
+    return trainer
+
+
 def train_and_score(
     scene: Path, arch: str, optimizer: str, seed: int, profile: Profile, device: str, work: Path
 ) -> tuple[dict, np.ndarray]:
@@ -388,17 +405,8 @@ def train_and_score(
         config, model_record = peer_config(scene, arch, seed, profile, device, work)
     else:
         config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work)
-    # nerfstudio keeps event writers in a module-level list; one run's must not log the next's
-    writer.EVENT_WRITERS.clear()
-    _seed_everything(seed)
     t0 = time.perf_counter()
-    trainer = config.setup(local_rank=0, world_size=1)
-    # our model builds LPIPS from cached weights itself; a peer's must be kept from downloading
-    offline = unittest.mock.patch(PEER_LPIPS, _offline_lpips()) if arch in PEERS else contextlib.nullcontext()
-    with offline:
-        trainer.setup(test_mode="test")  # the eval dataset is the test split
-    if arch in PEERS:
-        trainer.pipeline.model.ssim = _our_ssim
+    trainer = build_trainer(config, arch, seed)
     timer = StepTimer(trainer.optimizers.optimizers, sync=device.startswith("cuda"))
     t1 = time.perf_counter()
     trainer.train()

@@ -3,7 +3,8 @@
 iterations. Trains nerfstudio's nerfacto with ``scripts/bench_nerf.py``'s Blender settings at a
 given initial density and records, per iteration, the rgb loss, the training PSNR, the share of
 colour-head outputs at sigmoid's floor or ceiling (below 1e-3 or above 1 − 1e-3) and quantiles of
-the head's last pre-activation.
+the head's last pre-activation. nerfstudio's training is not bit-reproducible from run to run
+(same seed, different losses by iteration 2), so the exact iterations differ between runs.
 
     python3 scripts/bench_nerf.py --profile cpu --archs nerfacto --output OUT   # writes OUT/work/scene
     python3 docs/results/nerfacto_init_density/probe.py OUT/work/scene 0.01 40 density0.01.json
@@ -14,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 import tempfile
-import unittest.mock
 from pathlib import Path
 
 import torch
@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
 import bench_nerf  # noqa: E402
-from nerfstudio.utils import writer  # noqa: E402
 
 from muon_nerf.fit.io import write_json  # noqa: E402
 
@@ -41,11 +40,7 @@ def probe(scene: Path, density: float, iterations: int, work: Path) -> list[dict
     profile = dataclasses.replace(bench_nerf.PROFILES["cpu"], iterations=iterations)
     config, _ = bench_nerf.peer_config(scene, "nerfacto", 0, profile, "cpu", work)
     config.pipeline.model.average_init_density = density
-    writer.EVENT_WRITERS.clear()
-    bench_nerf._seed_everything(0)
-    trainer = config.setup(local_rank=0, world_size=1)
-    with unittest.mock.patch(bench_nerf.PEER_LPIPS, bench_nerf._offline_lpips()):
-        trainer.setup(test_mode="test")
+    trainer = bench_nerf.build_trainer(config, "nerfacto", 0)
     head = trainer.pipeline.model.field.mlp_head
     seen: dict[str, torch.Tensor] = {}
     head.register_forward_hook(lambda m, i, o: seen.update(rgb=o.detach()) if m.training else None)
