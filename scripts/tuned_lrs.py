@@ -104,7 +104,7 @@ def choose(sweeps: list[tuple[Path, dict]]) -> tuple[list[dict], list[str]]:
             f"| {task} | {arch} | {adam.lr:.3g} | {muon.lr:.3g} | {muon.muon_lr:.3g} | "
             f"{_mean(adam):.2f} | {_mean(muon):.2f} | {_mean(muon) - _mean(adam):+.2f} | "
             f"{_worst(adam, mode):.2f} / {_worst(muon, mode):.2f} | {metric} | "
-            f"{names} ({len(members)} sweeps) |"
+            f"{names} ({len(members)} sweep{'s' * (len(members) != 1)}) |"
         )
     return rows, lines
 
