@@ -72,7 +72,7 @@ def tiny_field(arch: Arch = "relu_pe", num_layers: int = 4, **kw) -> FieldConfig
 
 
 def tiny_model(field: FieldConfig | None = None, **overrides) -> MuonNeRFModel:
-    config = MuonNeRFModelConfig(field=field or tiny_field(), **{**TINY, **overrides})
+    config = MuonNeRFModelConfig(field=field or tiny_field(), **{"scene": "bounded", **TINY, **overrides})
     return config.setup(scene_box=SceneBox(aabb=AABB), num_train_data=4)
 
 
@@ -162,6 +162,7 @@ def test_method_optimizers_build_muon_without_weight_decay():
         "fields_muon",
         "fields_encoding",
         "proposal_networks",
+        "camera_opt",
     }
     # nerfstudio's optimizer config with MuonConfig's settings, declared once
     assert isinstance(config.optimizers["fields_muon"]["optimizer"], MuonConfig)

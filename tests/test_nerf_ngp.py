@@ -33,7 +33,7 @@ from tests.test_nerf import _rays  # noqa: E402
 from tests.test_nerf_smoke import _test_view_psnr, shrunk  # noqa: E402
 
 AABB = torch.tensor([[-1.5, -1.5, -1.5], [1.5, 1.5, 1.5]])
-GROUPS = {"fields", "fields_muon", "fields_encoding", "proposal_networks"}
+GROUPS = {"fields", "fields_muon", "fields_encoding", "proposal_networks", "camera_opt"}
 NGP = {"muon-ngp": muon_ngp_method, "muon-ngp-adam": muon_ngp_adam_method}
 SMALL_HASH = EncodingConfig(
     hash=HashGridConfig(hash_levels=4, hash_log2_table_size=10, hash_finest_resolution=64)
@@ -50,9 +50,11 @@ def small_proposal(passes: tuple[int, ...] = (16, 8), nerf_samples: int = 8) -> 
     )
 
 
-def build(config: TrainerConfig) -> MuonNeRFModel:
+def build(config: TrainerConfig, scene: str = "bounded") -> MuonNeRFModel:
+    """The config's model on a toy box; ``scene`` as MuonPipeline resolves it (bounded: Blender)."""
     model_config = config.pipeline.model
     assert isinstance(model_config, MuonNeRFModelConfig)
+    model_config.scene = scene
     return model_config.setup(scene_box=SceneBox(aabb=AABB), num_train_data=4)
 
 
@@ -74,7 +76,7 @@ def test_ngp_methods_are_registered_with_hash_field_and_proposal_sampler():
         assert (model.field.arch, model.sampler, model.hidden_optimizer) == ("hash", "proposal", hidden)
         assert (model.field.num_layers, model.field.width) == (4, 64)  # two 64×64 hidden matrices
         assert (model.geo_feat_dim, model.head_layers, model.head_width) == (15, 3, 64)
-        assert model.background_color == "white"
+        assert (model.scene, model.background_color) == ("auto", None)  # white on Blender scenes
         assert config.pipeline.datamanager.train_num_rays_per_batch == 4096
         for group in ("fields", "fields_encoding", "proposal_networks"):  # instant-ngp's / nerfacto's Adam
             optimizer = config.optimizers[group]["optimizer"]
@@ -96,23 +98,26 @@ def test_ns_train_discovers_the_ngp_methods():
         assert methods[name].pipeline.model.sampler == "proposal"
 
 
+@pytest.mark.parametrize("scene", ["bounded", "unbounded"])
 @pytest.mark.parametrize("name", sorted(NGP))
-def test_ngp_param_groups_split_as_intended(name):
+def test_ngp_param_groups_split_as_intended(name, scene):
     """The registered model at full size: Muon gets exactly the position MLP's hidden matrices,
     the hash table is ``fields_encoding``, the proposal networks are their own Adam group, and
-    the colour head, first/last layers and biases are ``fields``; an exact partition."""
+    the colour head, first/last layers, biases (and an unbounded scene's appearance codes) are
+    ``fields``, an unbounded scene's pose corrections ``camera_opt``; an exact partition."""
     config = copy.deepcopy(NGP[name].config)
-    model = build(config)
+    model = build(config, scene)
     groups = model.get_param_groups()
+    want = GROUPS if scene == "unbounded" else GROUPS - {"camera_opt"}
     base = model.field.mlp_base
     ids = {k: {id(p) for p in v} for k, v in groups.items()}
     hidden = {id(layer.weight) for layer in base.hidden}
     assert len(base.hidden) == 2 and all(layer.weight.shape == (64, 64) for layer in base.hidden)
     if name == "muon-ngp":
-        assert set(groups) == GROUPS
+        assert set(groups) == want
         assert ids["fields_muon"] == hidden
     else:
-        assert set(groups) == GROUPS - {"fields_muon"}
+        assert set(groups) == want - {"fields_muon"}
         assert hidden <= ids["fields"]
     assert isinstance(base.encoding, HashGridEncoding) and ids["fields_encoding"] == {id(base.encoding.table)}
     assert len(model.proposal_networks) == 2
@@ -120,6 +125,11 @@ def test_ngp_param_groups_split_as_intended(name):
     assert ids["proposal_networks"] == {id(p) for p in model.proposal_networks.parameters()}
     assert {id(p) for p in model.field.mlp_head.parameters()} <= ids["fields"]
     assert {id(base.first.weight), id(base.last.weight), id(base.first.bias)} <= ids["fields"]
+    if scene == "unbounded":
+        assert {id(p) for p in model.field.appearance.parameters()} <= ids["fields"]
+        assert ids["camera_opt"] == {id(p) for p in model.camera_optimizer.parameters()}
+    else:
+        assert model.field.appearance is None
     assert sum(len(v) for v in ids.values()) == len(set().union(*ids.values()))  # disjoint
     trainable = {id(p) for p in model.parameters() if p.requires_grad and p.numel()}  # no device indicator
     assert set().union(*ids.values()) == trainable
@@ -130,11 +140,14 @@ def test_ngp_param_groups_split_as_intended(name):
         assert type(optimizer) is expected, group
         if group != "fields_muon":
             (param_group,) = optimizer.param_groups
-            assert param_group["lr"] == pytest.approx(1e-2) and param_group["eps"] == 1e-15, group
+            lr = 1e-3 if group == "camera_opt" else 1e-2  # nerfacto's camera optimizer lr
+            assert param_group["lr"] == pytest.approx(lr) and param_group["eps"] == 1e-15, group
 
 
 def test_proposal_outputs_losses_and_callbacks():
-    config = MuonNeRFModelConfig(sampler="proposal", proposal=small_proposal(), geo_feat_dim=8, head_width=16)
+    config = MuonNeRFModelConfig(
+        scene="bounded", sampler="proposal", proposal=small_proposal(), geo_feat_dim=8, head_width=16
+    )
     config.field.num_layers, config.field.width = 4, 32
     model = config.setup(scene_box=SceneBox(aabb=AABB), num_train_data=4)
     assert not hasattr(model, "sampler_uniform")
@@ -229,10 +242,14 @@ def test_muon_ngp_trains_on_cpu_and_checkpoints(scene, tmp_path):
     assert {"field.mlp_base.hidden.0.weight", "field.mlp_base.encoding.table"} <= changed
     assert any(n.startswith("proposal_networks.0.") for n in changed)
     optimizers = trainer.optimizers.optimizers
-    assert set(optimizers) == GROUPS and isinstance(optimizers["fields_muon"], MuonWithAuxAdam)
+    assert set(optimizers) == GROUPS - {"camera_opt"} and isinstance(
+        optimizers["fields_muon"], MuonWithAuxAdam
+    )
     assert all(isinstance(s, FloatLambdaLR) for s in trainer.optimizers.schedulers.values())
     state = _load_checkpoint(config)
-    assert state["step"] == config.max_num_iterations - 1 and set(state["optimizers"]) == GROUPS
+    assert state["step"] == config.max_num_iterations - 1 and set(state["optimizers"]) == GROUPS - {
+        "camera_opt"
+    }
     assert state["optimizers"]["fields_muon"]["param_groups"][0]["use_muon"] is True
 
 

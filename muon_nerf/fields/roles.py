@@ -1,9 +1,9 @@
 """Layer roles: which part of a field a trainable tensor belongs to.
 
 The role is decided by the field that owns the tensor (first, hidden and last layer of an MLP, a
-trainable encoding, a readout head), never guessed from its shape. ``muon_nerf.optim`` reads the
-roles to give exactly the hidden weight matrices to Muon; it lives a layer above, so the type is
-declared here, where the fields that produce it live.
+trainable encoding, a readout head, a per-image embedding), never guessed from its shape.
+``muon_nerf.optim`` reads the roles to give exactly the hidden weight matrices to Muon; it lives a
+layer above, so the type is declared here, where the fields that produce it live.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from torch import nn
 
-Role = Literal["first", "hidden", "last", "encoding", "head"]
+Role = Literal["first", "hidden", "last", "encoding", "head", "embedding"]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ built (``_target`` is a small factory, not the class).
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Literal
 from nerfstudio.configs.base_config import ViewerConfig
 from nerfstudio.data.datamanagers.base_datamanager import DataManagerConfig, VanillaDataManagerConfig
 from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
+from nerfstudio.data.dataparsers.instant_ngp_dataparser import InstantNGPDataParserConfig
 from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.engine.trainer import TrainerConfig
@@ -30,7 +30,16 @@ from muon_nerf.fields.encodings import EncodingConfig
 from muon_nerf.fields.hashgrid import HashGridConfig
 from muon_nerf.fit.errors import InputError
 from muon_nerf.fit.loop import check_device
+from muon_nerf.nerf.captures import check_capture, read_transforms
 from muon_nerf.nerf.optimizers import FloatExponentialDecaySchedulerConfig, MuonOptimizerConfig
+from muon_nerf.nerf.scene import (
+    Background,
+    Contraction,
+    InitialSampler,
+    MuonPipeline,
+    PoseRefinement,
+    SceneKind,
+)
 from muon_nerf.optim import MUON_LR, OptimizerName
 
 NERF_ADAM_LR = 5e-4
@@ -56,11 +65,10 @@ def _nerfacto_proposal_nets() -> list[dict[str, Any]]:
 
 @dataclass
 class ProposalConfig:
-    """nerfacto's proposal-network sampling (``sampler proposal``); defaults are nerfacto's except
-    ``initial_sampler`` (uniform: our scenes are bounded by the scene box, no scene contraction).
+    """nerfacto's proposal-network sampling (``sampler proposal``); defaults are nerfacto's.
 
-    Each proposal pass samples the ray (the first from ``initial_sampler``, the next ones from the
-    previous pass's weights) and evaluates a small hash-grid density field
+    Each proposal pass samples the ray (the first from the model's ``initial_sampler``, the next
+    ones from the previous pass's weights) and evaluates a small hash-grid density field
     (``HashMLPDensityField``, pure torch unless ``implementation tcnn``); our field is evaluated
     only on the final ``num_nerf_samples_per_ray`` samples. The proposal networks train with Adam
     in the ``proposal_networks`` param group, through the interlevel and distortion losses."""
@@ -75,10 +83,6 @@ class ProposalConfig:
     optionally num_layers, base_res, features_per_level."""
     use_same_proposal_network: bool = False
     """One proposal network (the first entry's) for every pass."""
-    initial_sampler: Literal["uniform", "piecewise"] = "uniform"
-    """First pass: uniform between the collider's near and far planes (bounded scenes: Blender), or
-    nerfacto's UniformLinDispPiecewiseSampler (linear up to distance 1, then linear in disparity;
-    for unbounded captures)."""
     use_single_jitter: bool = True
     """One stratification jitter per ray instead of one per sample."""
     proposal_update_every: int = 5
@@ -133,7 +137,29 @@ class MuonNeRFModelConfig(ModelConfig):
     coarse samples; sampler coarse_fine). One field serves both passes, as in mip-NeRF."""
     proposal: ProposalConfig = dataclasses.field(default_factory=ProposalConfig)  # `field` is shadowed
     """Proposal-network sampling (sampler proposal)."""
-    background_color: Literal["random", "last_sample", "black", "white"] = "white"
+    scene: SceneKind = "auto"
+    """bounded (Blender-format scenes) or unbounded (captures); auto: from the dataparser, when the
+    pipeline is set up. The kind sets the six settings below that are left None
+    (``muon_nerf/nerf/scene.py``: bounded: no contraction, near 2 / far 6, uniform samples, white
+    background, no appearance embedding or pose refinement; unbounded: nerfacto's — L∞
+    contraction, near 0.05 / far 1000, piecewise samples, last_sample background, a 32-d
+    appearance embedding, SO3xR3 pose refinement). The run prints what it chose."""
+    collider_params: dict[str, float] | None = None
+    """near_plane and far_plane of the rays; None: the scene kind's."""
+    contraction: Contraction | None = None
+    """Scene contraction of positions before the field's encoding (and the proposal networks'):
+    off, l2 or linf (nerfacto's); None: the scene kind's."""
+    initial_sampler: InitialSampler | None = None
+    """First samples of a ray (coarse pass, or first proposal pass): uniform between near and far,
+    or piecewise (linear up to distance 1, then linear in disparity); None: the scene kind's."""
+    background_color: Background | None = None
+    """None: the scene kind's."""
+    appearance_embedding_dim: int | None = None
+    """Per-training-image appearance code for the colour head (0: none; evaluation uses the mean
+    code); None: the scene kind's."""
+    pose_refinement: PoseRefinement | None = None
+    """Camera pose refinement (nerfstudio's camera optimizer, param group ``camera_opt``): off,
+    SO3xR3 or SE3; None: the scene kind's."""
     predict_normals: bool = True
     """At inference only: render normals from the density gradient (``ns-export pointcloud``'s
     default normal method needs them; costs one backward pass per render chunk)."""
@@ -173,23 +199,14 @@ BLENDER_FILES = ("transforms_train.json", "transforms_val.json")
 BLENDER_SCENE = "Blender-format scene folder (transforms_train.json, transforms_val.json)"
 
 
-def _check_json(path: Path) -> None:
-    """A transforms file must be readable JSON holding an object: nerfstudio's parsers fail on
-    anything else with a traceback."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InputError(f"cannot read {path}: {err}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path} is not a transforms file (a JSON object)")
-
-
 def check_data(datamanager: DataManagerConfig) -> None:
     """Raise ``InputError`` (one line, naming the path) if the scene cannot be what the chosen
     dataparser reads: a path that does not exist (any dataparser); for ``blender-data`` anything
     but a folder with ``transforms_train.json`` and ``transforms_val.json``; for
     ``nerfstudio-data`` (the default) anything but a ``.json`` file or a folder with
-    ``transforms.json``. Other dataparsers get the existence check only."""
+    ``transforms.json``, and for it and ``instant-ngp-data`` a capture that ``check_capture``
+    refuses (missing or unreadable images, bad poses, sizes, splits). Other dataparsers get the
+    existence check only."""
     path = data_path(datamanager)
     if path is None:
         return
@@ -202,7 +219,7 @@ def check_data(datamanager: DataManagerConfig) -> None:
         for name in BLENDER_FILES:
             if not (path / name).is_file():
                 raise InputError(f"{path / name} not found: blender-data reads a {BLENDER_SCENE}")
-            _check_json(path / name)
+            read_transforms(path / name)
     elif isinstance(dataparser, NerfstudioDataParserConfig):
         if path.is_dir():
             if not (path / "transforms.json").is_file():
@@ -212,11 +229,18 @@ def check_data(datamanager: DataManagerConfig) -> None:
                     else ""
                 )
                 raise InputError(f"{path / 'transforms.json'} not found: nerfstudio-data reads it{hint}")
-            _check_json(path / "transforms.json")
         elif path.suffix != ".json":
             raise InputError(f"data path {path} is neither a folder nor a .json file (nerfstudio-data)")
-        else:
-            _check_json(path)
+        check_capture(path, downscale_factor=dataparser.downscale_factor)
+    elif isinstance(dataparser, InstantNGPDataParserConfig):
+        check_capture(path, dataparser="instant-ngp-data")
+
+
+@dataclass
+class MuonPipelineConfig(VanillaPipelineConfig):
+    """nerfstudio's pipeline config; its pipeline resolves ``scene auto`` from the dataparser."""
+
+    _target: type = field(default_factory=lambda: MuonPipeline)
 
 
 @dataclass
@@ -261,9 +285,10 @@ def trainer_config(
     """The trainer config of one registered method. Every param group's optimizer entry is always
     present (``fields``: Adam; ``fields_muon``: Muon; ``fields_encoding``: Adam with instant-ngp's
     lr and eps, used by trainable encodings; ``proposal_networks``: Adam with nerfacto's lr and
-    eps, used by ``sampler proposal``), so ``--pipeline.model.hidden-optimizer`` can be flipped,
-    ``--pipeline.model.field.arch`` and ``--pipeline.model.sampler`` changed on any method. Every
-    schedule decays 10× over ``max_num_iterations`` (float-safe)."""
+    eps, used by ``sampler proposal``; ``camera_opt``: nerfacto's, used by pose refinement), so
+    ``--pipeline.model.hidden-optimizer`` can be flipped, ``--pipeline.model.field.arch``,
+    ``--pipeline.model.sampler`` and the scene settings changed on any method. Every schedule but
+    the camera optimizer's (nerfacto's) decays 10× over ``max_num_iterations`` (float-safe)."""
     return MuonNeRFTrainerConfig(
         method_name=method_name,
         steps_per_eval_batch=500,
@@ -271,7 +296,7 @@ def trainer_config(
         steps_per_save=2000,
         max_num_iterations=max_num_iterations,
         mixed_precision=False,
-        pipeline=VanillaPipelineConfig(
+        pipeline=MuonPipelineConfig(
             datamanager=VanillaDataManagerConfig(
                 dataparser=NerfstudioDataParserConfig(),
                 train_num_rays_per_batch=1024,
@@ -303,6 +328,11 @@ def trainer_config(
                 "scheduler": FloatExponentialDecaySchedulerConfig(
                     lr_final=NGP_ADAM_LR / 10, max_steps=max_num_iterations
                 ),
+            },
+            # nerfacto's camera optimizer schedule (pose refinement, unbounded scenes)
+            "camera_opt": {
+                "optimizer": AdamOptimizerConfig(lr=1e-3, eps=1e-15),
+                "scheduler": FloatExponentialDecaySchedulerConfig(lr_final=1e-4, max_steps=5000),
             },
         },
         viewer=ViewerConfig(num_rays_per_chunk=1 << 12),

@@ -13,6 +13,10 @@ Two samplers (``sampler``):
 
 Either way, at inference also ``normals``: the names the viewer, ``ns-render`` and
 ``ns-export pointcloud`` use by default.
+
+The scene kind (``scene``, resolved by ``MuonPipeline``; ``muon_nerf/nerf/scene.py``) sets the
+rest: contraction of positions (our field and the proposal networks), near/far planes, the first
+samples, the background, the appearance embedding and pose refinement.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from __future__ import annotations
 import math
 
 import torch
+from nerfstudio.cameras.camera_optimizers import CameraOptimizerConfig
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackAttributes, TrainingCallbackLocation
 from nerfstudio.field_components.field_heads import FieldHeadNames
+from nerfstudio.field_components.spatial_distortions import SceneContraction, SpatialDistortion
 from nerfstudio.fields.density_fields import HashMLPDensityField
 from nerfstudio.model_components.losses import MSELoss, distortion_loss, interlevel_loss
 from nerfstudio.model_components.ray_samplers import (
@@ -37,6 +43,7 @@ from nerfstudio.model_components.renderers import (
     NormalsRenderer,
     RGBRenderer,
 )
+from nerfstudio.model_components.scene_colliders import NearFarCollider
 from nerfstudio.model_components.shaders import NormalsShader
 from nerfstudio.models.base_model import Model
 from nerfstudio.utils import colormaps, misc, writer
@@ -49,12 +56,22 @@ from muon_nerf.fit.metrics import psnr, ssim
 from muon_nerf.nerf.config import MuonNeRFModelConfig
 from muon_nerf.nerf.field import MuonNeRFField
 from muon_nerf.nerf.lpips import cached_lpips
+from muon_nerf.nerf.scene import SceneSettings, scene_settings
 from muon_nerf.optim import split_by_role
 
 GROUP_NAMES = {"muon": "fields_muon", "adam": "fields", "encoding": "fields_encoding"}
 """nerfstudio param-group (and optimizer entry) name of each ``optim.split_by_role`` group."""
 PROPOSAL_GROUP = "proposal_networks"
 """Param group of the proposal networks (sampler proposal): Adam, as nerfacto's."""
+CONTRACTION_ORDER = {"off": None, "l2": None, "linf": float("inf")}
+"""``SceneContraction``'s norm order per contraction setting (None: its Frobenius, i.e. L2)."""
+
+
+def contraction_module(settings: SceneSettings) -> SpatialDistortion | None:
+    """mip-NeRF 360's contraction with the scene's norm, or None (positions by the scene box)."""
+    if settings.contraction == "off":
+        return None
+    return SceneContraction(order=CONTRACTION_ORDER[settings.contraction])
 
 
 class MuonNeRFModel(Model):
@@ -63,8 +80,14 @@ class MuonNeRFModel(Model):
     config: MuonNeRFModelConfig
 
     def populate_modules(self) -> None:
-        super().populate_modules()
+        # not super().populate_modules(): its collider reads collider_params, which here may be
+        # None (the scene kind's near and far)
         cfg = self.config
+        self.scene = scene_settings(cfg)
+        CONSOLE.print(f"scene {self.scene.kind}: {self.scene.describe()}")
+        if cfg.enable_collider:
+            self.collider = NearFarCollider(near_plane=self.scene.near_plane, far_plane=self.scene.far_plane)
+        self.contraction = contraction_module(self.scene)
         self.field = MuonNeRFField(
             self.scene_box.aabb,
             cfg.field.under(cfg.hidden_optimizer),
@@ -73,15 +96,24 @@ class MuonNeRFModel(Model):
             head_width=cfg.head_width,
             dir_frequencies=cfg.dir_frequencies,
             density_bias=cfg.density_bias,
+            contraction=self.contraction,
+            num_images=self.num_train_data,
+            appearance_dim=self.scene.appearance_embedding_dim,
+        )
+        self.camera_optimizer = CameraOptimizerConfig(mode=self.scene.pose_refinement).setup(
+            num_cameras=self.num_train_data, device="cpu"
+        )
+        initial = (
+            UniformSampler if self.scene.initial_sampler == "uniform" else UniformLinDispPiecewiseSampler
         )
         if cfg.sampler == "coarse_fine":
-            self.sampler_uniform = UniformSampler(num_samples=cfg.num_coarse_samples)
+            self.sampler_uniform = initial(num_samples=cfg.num_coarse_samples)
             self.sampler_pdf = PDFSampler(num_samples=cfg.num_importance_samples)
         elif cfg.sampler == "proposal":
-            self._populate_proposal()
+            self._populate_proposal(initial)
         else:
             raise ValueError(f"sampler must be 'coarse_fine' or 'proposal', got {cfg.sampler!r}")
-        self.renderer_rgb = RGBRenderer(background_color=cfg.background_color)
+        self.renderer_rgb = RGBRenderer(background_color=self.scene.background_color)
         self.renderer_accumulation = AccumulationRenderer()
         self.renderer_depth = DepthRenderer()
         self.renderer_normals = NormalsRenderer()
@@ -92,9 +124,11 @@ class MuonNeRFModel(Model):
         self._lpips, self._lpips_absent_reason = cached_lpips()
         self._lpips_reported = False
 
-    def _populate_proposal(self) -> None:
-        """nerfacto's proposal networks and sampler (its ``populate_modules``, without scene
-        contraction: positions are normalized by the scene box, as our field's are)."""
+    def _populate_proposal(
+        self, initial: type[UniformSampler] | type[UniformLinDispPiecewiseSampler]
+    ) -> None:
+        """nerfacto's proposal networks and sampler (its ``populate_modules``), with the field's
+        positions: contracted, or normalized by the scene box."""
         cfg = self.config.proposal
         passes = len(cfg.num_proposal_samples_per_ray)
         if passes < 1 or not cfg.proposal_net_args_list:
@@ -106,7 +140,7 @@ class MuonNeRFModel(Model):
         def network(args: dict) -> HashMLPDensityField:
             return HashMLPDensityField(
                 self.scene_box.aabb,
-                spatial_distortion=None,
+                spatial_distortion=self.contraction,
                 **args,
                 average_init_density=cfg.average_init_density,
                 implementation=cfg.implementation,
@@ -121,16 +155,13 @@ class MuonNeRFModel(Model):
             )
         nets = self.proposal_networks
         self.density_fns = [nets[min(i, len(nets) - 1)].density_fn for i in range(passes)]
-        initial = (UniformSampler if cfg.initial_sampler == "uniform" else UniformLinDispPiecewiseSampler)(
-            single_jitter=cfg.use_single_jitter
-        )
         self.proposal_sampler = ProposalNetworkSampler(
             num_proposal_samples_per_ray=tuple(cfg.num_proposal_samples_per_ray),
             num_nerf_samples_per_ray=cfg.num_nerf_samples_per_ray,
             num_proposal_network_iterations=passes,
             single_jitter=cfg.use_single_jitter,
             update_sched=self._proposal_update_interval,
-            initial_sampler=initial,
+            initial_sampler=initial(single_jitter=cfg.use_single_jitter),
         )
 
     def _proposal_update_interval(self, step: int) -> float:
@@ -151,13 +182,15 @@ class MuonNeRFModel(Model):
     def get_param_groups(self) -> dict[str, list[Parameter]]:
         """``fields_muon``: hidden weight matrices of the position MLP (by layer role);
         ``fields_encoding``: a trainable encoding's tensors; ``fields``: everything else of our
-        field; ``proposal_networks``: the proposal density fields (sampler proposal). The field's
+        field (appearance codes included); ``proposal_networks``: the proposal density fields
+        (sampler proposal); ``camera_opt``: the pose corrections (pose refinement). The field's
         partition is every front end's (``optim.split_by_role``); empty groups (e.g.
         ``fields_muon`` under ``hidden_optimizer=adam``) are left out."""
         split = split_by_role(self.field, self.config.hidden_optimizer, self.config.muon_first_layer)
         groups = {GROUP_NAMES[name]: [pr.param for pr in prs] for name, prs in split.items() if prs}
         if self.config.sampler == "proposal":
             groups[PROPOSAL_GROUP] = [p for p in self.proposal_networks.parameters() if p.requires_grad]
+        self.camera_optimizer.get_param_groups(param_groups=groups)
         return groups
 
     def get_training_callbacks(
@@ -196,6 +229,8 @@ class MuonNeRFModel(Model):
             writer.put_scalar(name=f"stable_rank/{name}", scalar=stable_rank(w), step=step)
 
     def get_outputs(self, ray_bundle: RayBundle) -> dict[str, Tensor]:
+        if self.training:  # pose refinement: the training rays through the corrected poses
+            self.camera_optimizer.apply_to_raybundle(ray_bundle)
         if self.config.sampler == "proposal":
             return self._proposal_outputs(ray_bundle)
         samples_coarse = self.sampler_uniform(ray_bundle)
@@ -249,6 +284,7 @@ class MuonNeRFModel(Model):
         metrics = {"psnr": psnr(outputs["rgb"].detach(), image)}
         if "weights_list" in outputs:  # proposal sampler, training
             metrics["distortion"] = distortion_loss(outputs["weights_list"], outputs["ray_samples_list"])
+        self.camera_optimizer.get_metrics_dict(metrics)
         return metrics
 
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> dict[str, Tensor]:  # noqa: ANN001
@@ -270,6 +306,8 @@ class MuonNeRFModel(Model):
             if distortion is None:
                 distortion = distortion_loss(outputs["weights_list"], outputs["ray_samples_list"])
             loss_dict["distortion_loss"] = cfg.distortion_loss_mult * distortion
+        if self.training:
+            self.camera_optimizer.get_loss_dict(loss_dict)
         return misc.scale_dict(loss_dict, self.config.loss_coefficients)
 
     def get_image_metrics_and_images(
@@ -313,7 +351,8 @@ class MuonNeRFModel(Model):
         return metrics, images
 
     def _near_far(self) -> tuple[float | None, float | None]:
-        params = self.config.collider_params if self.config.enable_collider else None
-        if not params:
+        """The depth colormap's range: the near and far planes of a bounded scene; an unbounded
+        one's far plane (1000) would flatten it, so its range comes from the depths."""
+        if self.scene.kind == "unbounded" or not self.config.enable_collider:
             return None, None
-        return params["near_plane"], params["far_plane"]
+        return self.scene.near_plane, self.scene.far_plane
