@@ -1217,6 +1217,31 @@ def cases() -> list[Case]:
             timeout=180,
         )
     )
+    # captures (nerfstudio-data): refused by muon_nerf.nerf.captures.check_capture before outputs/
+    add(
+        Case(
+            "nerf-capture-missing-images",
+            [*ns, "--data", f"{D}/capture_missing"],
+            msg="17 of 67 images listed in",
+            note="17 of the 67 listed images deleted",
+        )
+    )
+    add(Case("nerf-capture-no-frames", [*ns, "--data", f"{D}/capture_empty"], msg="lists no frames"))
+    add(
+        Case(
+            "nerf-capture-image-sizes-differ",
+            [*ns, "--data", f"{D}/capture_sizes"],
+            msg="frame_00002.png is 8×6 but",
+        )
+    )
+    add(Case("nerf-capture-nan-pose", [*ns, "--data", f"{D}/capture_nan"], msg="has a non-finite pose"))
+    add(
+        Case(
+            "nerf-capture-truncated-image",
+            [*ns, "--data", f"{D}/capture_truncated/transforms.json"],
+            msg="frame_00003.png cannot be decoded",
+        )
+    )
     add(
         Case(
             "nerf-device-cuda",
@@ -1407,6 +1432,8 @@ def make_data(root: Path) -> None:
     shutil.copytree(root / "sphere", root / "scene_badjson")
     (root / "scene_badjson/transforms_train.json").write_text("{")
 
+    make_captures(root)
+
     env = env_for("data", root.parent)
     for argv in (
         [*Context(root.parent).argv(sdf("--run-name", "s")), "--output-dir", str(root / "runs")],
@@ -1418,6 +1445,32 @@ def make_data(root: Path) -> None:
     (root / "runs/sdf/s").rename(root / "sdfrun")
     (root / "runs/image/i").rename(root / "imagerun")
     shutil.rmtree(root / "runs")
+
+
+def make_captures(root: Path) -> None:
+    """Synthetic nerfstudio-data captures (8×8 PNGs), each broken in one way."""
+    from PIL import Image
+
+    from muon_nerf.nerf.captures import write_capture_scene
+
+    def capture(name: str, views: int = 4) -> Path:
+        return write_capture_scene(root / name, size=8, views=views, test_views=1)
+
+    def edit(folder: Path, change: Callable[[dict], object]) -> None:
+        meta = json.loads((folder / "transforms.json").read_text())
+        change(meta)
+        (folder / "transforms.json").write_text(json.dumps(meta))
+
+    missing = capture("capture_missing", views=67)
+    for i in range(12, 29):
+        (missing / f"images/frame_{i:05d}.png").unlink()
+    edit(capture("capture_empty"), lambda meta: meta.update(frames=[]))
+    sizes = capture("capture_sizes")
+    Image.open(sizes / "images/frame_00002.png").resize((8, 6)).save(sizes / "images/frame_00002.png")
+    nan = capture("capture_nan")
+    edit(nan, lambda meta: meta["frames"][1]["transform_matrix"][0].__setitem__(3, float("nan")))
+    truncated = capture("capture_truncated") / "images/frame_00003.png"
+    truncated.write_bytes(truncated.read_bytes()[:-30])
 
 
 # ---------------------------------------------------------------------------------------------

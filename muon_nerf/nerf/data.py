@@ -1,11 +1,13 @@
-"""Small Blender-format scenes for smoke runs and tests.
+"""Small scenes for smoke runs and tests.
 
 ``write_sphere_scene`` ray-traces a sphere coloured by its normal into RGBA views with
 train/val/test transforms (no data needed); ``write_blender_subset`` keeps a few views of a real
 Blender scene (e.g. nerf_synthetic/lego) downscaled, which is what a CPU smoke run can afford.
-Both write the folder atomically. ``python -m muon_nerf.nerf.data --help`` runs either; the
-compact lego that ``scripts/gpu_check.sh`` carries (the FINER protocol's 25 views at 200×200,
-10 test views; ≈ 3 MB) is
+Both write the folder atomically. Their counterparts for real captures (nerfstudio-data's
+``transforms.json``) are in ``muon_nerf.nerf.captures``. ``python -m muon_nerf.nerf.data
+--help`` runs any of the four kinds (subset, sphere, capture, capture-subset); the compact lego
+that ``scripts/gpu_check.sh`` carries (the FINER protocol's 25 views at 200×200, 10 test views;
+≈ 3 MB) is
 
     python -m muon_nerf.nerf.data subset --out .devdata/lego200 --stride 4 --size 200 --eval-views 10
 """
@@ -88,11 +90,12 @@ SPHERE_FILE = "sphere.json"
 """Written by ``write_sphere_scene``: marks the folder as a generated scene it may replace."""
 
 
-def check_replaceable(out: Path) -> None:
-    """Refuse to replace an existing ``out`` that this module did not write: it may hold a
-    user's files."""
+def check_replaceable(out: Path, markers: tuple[str, ...] | None = None) -> None:
+    """Refuse to replace an existing ``out`` that holds none of the ``markers`` files (default:
+    this module's): a folder a writer did not make may hold a user's files."""
     out = Path(out)
-    if out.exists() and not ((out / SUBSET_FILE).is_file() or (out / SPHERE_FILE).is_file()):
+    markers = (SUBSET_FILE, SPHERE_FILE) if markers is None else markers
+    if out.exists() and not any((out / marker).is_file() for marker in markers):
         raise InputError(f"{out} exists and is not a scene written by this command: choose another --out")
 
 
@@ -178,29 +181,47 @@ def subset_selection(scene: Path) -> dict | None:
     return {key: meta.get(key) for key in ("size", "stride", "views", "eval_views")}
 
 
+LEGO = Path("../shared/data/nerf_synthetic/lego")
+
+
 @dataclass
 class DataArgs:
-    """Write a small Blender-format scene."""
+    """Write a small scene: a Blender-format subset of a real scene or a synthetic sphere, a
+    synthetic capture (nerfstudio-data format), or a downsized copy of a real capture."""
 
-    kind: tyro.conf.Positional[Literal["subset", "sphere"]]
+    kind: tyro.conf.Positional[Literal["subset", "sphere", "capture", "capture-subset"]]
     out: Path
-    src: Path = Path("../shared/data/nerf_synthetic/lego")
-    """Blender scene to subsample (kind=subset)."""
+    src: Path | None = None
+    """Blender scene to subsample (kind subset; default ../shared/data/nerf_synthetic/lego), or
+    capture to downsize (kind capture-subset: a folder with transforms.json, or the json file)."""
     views: int = 4
-    """Training views (evenly spaced), unless ``stride`` is given."""
+    """Training views (subset: evenly spaced, unless ``stride`` is given; sphere; capture)."""
     size: int = 50
+    """Image side in pixels (subset, sphere, capture)."""
     eval_views: int = 1
-    """Val and test views (evenly spaced), kind=subset."""
+    """Held-out views (evenly spaced): val and test of kind subset, val = test of kind capture."""
     stride: int | None = None
     """Keep every ``stride``-th training view instead (4: the WIRE/FINER lego protocol)."""
+    max_side: int = 100
+    """kind capture-subset: longest image side of the copy (never upscaled)."""
 
 
 def main() -> None:
     args = cli(DataArgs, sys.argv[1:], "python -m muon_nerf.nerf.data")
     if args.kind == "subset":
-        out = write_blender_subset(args.src, args.out, args.views, args.size, args.eval_views, args.stride)
-    else:
+        src = LEGO if args.src is None else args.src
+        out = write_blender_subset(src, args.out, args.views, args.size, args.eval_views, args.stride)
+    elif args.kind == "sphere":
         out = write_sphere_scene(args.out, args.size, {"train": args.views, "val": 1, "test": 1})
+    else:
+        from muon_nerf.nerf.captures import write_capture_scene, write_capture_subset  # imports this module
+
+        if args.kind == "capture":
+            out = write_capture_scene(args.out, args.size, args.views + args.eval_views, args.eval_views)
+        elif args.src is None:
+            raise InputError("capture-subset needs --src, the capture to downsize")
+        else:
+            out = write_capture_subset(args.src, args.out, args.max_side)
     print(out)
 
 
