@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Novel-view benchmark of ``muon-nerf``: archs × {adam, muon} × seeds on a Blender scene.
+"""Novel-view benchmark of ``muon-nerf``: archs × {adam, muon} × seeds on a Blender scene or a
+real capture.
 
 Every run is the registered method's config (``muon-nerf[-ARCH][-adam]``), trained in this
 process by nerfstudio's own ``Trainer`` (``trainer.train()``, as ``ns-train`` runs it) and scored
@@ -7,7 +8,13 @@ as ``ns-eval`` scores it (``pipeline.get_average_eval_image_metrics`` on held-ou
 PSNR, SSIM, LPIPS only when its AlexNet weights are cached). Adam and Muon runs of one seed
 start from the same initial field (the seed is set as ``ns-train`` sets it).
 
-Profiles:
+``--data`` is a Blender scene (``transforms_train.json``: blender-data) or a capture in
+nerfstudio-data format (``transforms.json``: nerfstudio-data, whose eval split is the test
+split: the capture's ``test_filenames``, else its 90/10 fraction split). The model picks its
+scene settings from the dataparser (bounded for Blender; contraction, far planes, appearance
+embedding and pose refinement for captures).
+
+Blender profiles:
   cpu   lego at 100×100, the WIRE/FINER protocol's 25 training views (every 4th of 100), 10
         test views; 512 rays × (32 + 32) samples, 6×128 field, 2000 iterations: ≈ 0.3 s per
         iteration on 2 quiet cores (issue 13's probe), so one relu_pe Adam/Muon pair ≈ 20–25 min
@@ -15,23 +22,51 @@ Profiles:
   gpu   the FINER protocol (200×200, 25 views, 10 test views) with the registered model
         (1024 rays × (64 + 64) samples, 6×256), 2000 iterations, TF32 matmuls; ``--full`` trains
         on all 100 training views at 400×400 instead.
-Both profiles plan relu, relu_pe, siren and finer (cpu: relu_pe over seeds 0, 1, 2) and, as a
-peer at the same rays, samples and iterations, nerfstudio's ``vanilla-nerf``.
-``--dry-run`` runs the whole pipeline on a toy sphere scene with a tiny model (2 iterations).
+Both plan relu, relu_pe, siren and finer (cpu: relu_pe over seeds 0, 1, 2) and, as a peer at the
+same rays, samples and iterations, nerfstudio's ``vanilla-nerf``.
 
-Writes to OUTPUT: ``results.json`` (``background_psnr``: the all-background (white) prediction on
-the same test views; ``runs``: arch, optimizer, seed, test PSNR/SSIM, iterations, seconds, it/s,
-final stable ranks; config, machine, seeds; ``seconds`` is ``trainer.train()``'s wall time,
-its end-of-training checkpoint included), ``results.md`` (the table) and ``renders.png`` (one
-test view per arch: ground truth, Adam, Muon, their error maps; each run's render is kept in
-``renders/``). All three are rewritten after every run, so a benchmark stopped early keeps what
-it measured, and ``--resume`` runs only what OUTPUT's ``results.json`` lacks (same profile, scale
-and model; the runs it keeps carry the machine they ran on).
+Capture profiles (``CAPTURE_PROFILES``):
+  cpu   the capture downsized to a long side of 96 px (a copy in the work folder), 512 rays,
+        400 iterations, relu_pe at the Blender cpu model (6×128, 32 + 32 samples); a test curve
+        every 100 iterations.
+  gpu   the capture at full resolution, 4096 rays, 5000 iterations, the registered models,
+        TF32; a curve every 500 iterations.
+Both plan ``muon-ngp`` and relu_pe (Adam and Muon, seeds 0 and 1) and nerfstudio's ``nerfacto``
+as a peer at its own capture settings (seed 0; only its hash grids in torch, tiny-cuda-nn being
+absent). The baseline row is the mean training colour predicted everywhere.
+
+Curves (``--curve-every K``; Blender profiles: off): a few evenly spaced test views
+(``--curve-views``) scored every K iterations and after the last by a nerfstudio training
+callback (``muon_nerf.nerf.curves``), with training seconds that exclude those evaluations, as
+do every run's ``seconds`` and it/s. The table then adds each run's curve PSNR at equal time: the
+shortest training time of any run in it.
+
+``--dry-run`` runs the whole pipeline on a toy scene with a tiny model (2 iterations): a sphere
+(Blender) or, with ``--kind capture``, a synthetic capture, with a curve point per iteration.
+
+Writes to OUTPUT: ``results.json`` (``baseline``: the constant prediction's test PSNR, and for
+Blender scenes as before ``background_psnr``; ``runs``: arch, optimizer, seed, test PSNR/SSIM,
+iterations, seconds, it/s, final stable ranks, ``curve``; config, machine, seeds; ``seconds`` is
+``trainer.train()``'s wall time, its end-of-training checkpoint included, curve evaluations
+not), ``results.md`` (the table), ``renders.png`` (test view 0: on a Blender scene per arch the
+ground truth, Adam, Muon and their error maps; on a capture per method its render and depth,
+no photo: the captures have no data licence; each run's render is kept in ``renders/``, a
+capture's depth in ``depths/``)
+and, with curves, ``curves.png`` (test PSNR against training seconds and iterations). All are
+rewritten after every run, so a benchmark stopped early keeps what it measured, and ``--resume``
+runs only what OUTPUT's ``results.json`` lacks (same profile, scale, model, curve views and
+scene: a capture's subset side and source; the runs it keeps carry the machine they ran on).
 
     python3 scripts/bench_nerf.py --profile cpu        # the committed cpu table, from scratch
     python3 scripts/bench_nerf.py --profile cpu --resume --output docs/results/nerf_cpu
     python3 scripts/bench_nerf.py --profile cpu --archs relu_pe --seeds 3 4 --resume
     python3 scripts/bench_nerf.py --profile gpu --data .devdata/lego200 --archs relu_pe siren finer
+    # the capture tables (one process per core: --archs per process, then --merge)
+    python3 scripts/bench_nerf.py --profile cpu --data ../shared/data/captures/fruit \\
+        --output docs/results/captures_cpu/fruit
+    python3 scripts/bench_nerf.py --profile cpu --data ../shared/data/captures/stitch \\
+        --output docs/results/captures_cpu/stitch
+    python3 scripts/bench_nerf.py --dry-run --kind capture --output /tmp/capture_dry
 """
 
 from __future__ import annotations
@@ -55,8 +90,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
+from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
-from nerfstudio.utils import writer
+from nerfstudio.utils import colormaps, writer
 from PIL import Image
 from rich.console import Console
 
@@ -76,9 +113,25 @@ from muon_nerf.nerf.bench import (  # noqa: E402
     cpu_name,
     local_config,
     samples_per_ray,
+    scene_dataparser,
     set_model,
 )
+from muon_nerf.nerf.captures import (  # noqa: E402
+    capture_subset_selection,
+    check_capture,
+    write_capture_scene,
+    write_capture_subset,
+)
 from muon_nerf.nerf.config import ngp_trainer_config, trainer_config  # noqa: E402
+from muon_nerf.nerf.curves import (  # noqa: E402
+    LearningCurve,
+    attach_curve,
+    depth_of,
+    evenly_spaced,
+    render_view,
+    rgb_of,
+    value_at,
+)
 from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
 from muon_nerf.nerf.lpips import cached_lpips  # noqa: E402
 from muon_nerf.nerf.model import GROUP_NAMES, MuonNeRFModel  # noqa: E402
@@ -88,16 +141,22 @@ LEGO = ROOT.parent / "shared" / "data" / "nerf_synthetic" / "lego"
 OPTIMIZERS = ("adam", "muon")
 FIELD_ARCHS = ("relu", "relu_pe", "siren", "finer")
 """The paper's NeRF comparison without its hash grid (``ngp``, which brings its own model)."""
+CAPTURE_ARCHS = ("ngp", "relu_pe", "nerfacto")
+"""A capture's default table: our hash-grid and MLP models, and nerfacto (made for captures)."""
+SceneKind = Literal["blender", "capture"]
 
 
 @dataclass(frozen=True)
 class Profile:
-    size: int
-    """Image side the scene is resized to."""
+    size: int | None
+    """Blender: the image side the scene is resized to; capture: the long side the images are
+    resized to (None: as captured)."""
     stride: int
-    """Keep every ``stride``-th training view (4: the protocol's 25 of lego's 100)."""
+    """Blender: keep every ``stride``-th training view (4: the protocol's 25 of lego's 100). A
+    capture keeps nerfstudio-data's split (1)."""
     test_views: int
-    """Evenly spaced test views scored (and as many val views kept in the scene)."""
+    """Blender: evenly spaced test views scored (and as many val views kept in the scene). A
+    capture scores its whole eval split (0)."""
     iterations: int
     rays: int
     """Training rays per batch."""
@@ -111,6 +170,10 @@ class Profile:
     """TF32 matmuls (CUDA only; recorded)."""
     seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Seeds per arch when ``--seeds`` is not given; an arch not named here runs seed 0."""
+    kind: SceneKind = "blender"
+    """The scenes this profile is for."""
+    curve_every: int = 0
+    """Test PSNR/SSIM on a few test views every this many iterations (0: no curve)."""
 
 
 PROFILES: dict[str, Profile] = {
@@ -139,6 +202,37 @@ PROFILES: dict[str, Profile] = {
 }
 FULL = {"size": 400, "stride": 1}
 """``--full`` (gpu profile): every training view at lego's 400×400."""
+CAPTURE_SEEDS = {"ngp": (0, 1), "relu_pe": (0, 1)}
+"""Ours over two seeds (mean ± std), the peer over one."""
+CAPTURE_CPU = Profile(
+    # Blender cpu's model for relu_pe at a capture's own split; ngp and nerfacto bring theirs.
+    # Sized from measured speed (one core): ≈ 1.8 s per iteration for muon-ngp and nerfacto,
+    # 0.75 s for relu_pe, and ≈ 10 s per rendered 96-px view for the hash-grid models, so one
+    # seed of all five methods on one capture fits in about an hour.
+    size=96,
+    stride=1,
+    test_views=0,
+    iterations=400,
+    rays=512,
+    model={"width": 128, "num_coarse_samples": 32, "num_importance_samples": 32},
+    seeds=CAPTURE_SEEDS,
+    kind="capture",
+    curve_every=100,
+)
+CAPTURE_PROFILES: dict[str, Profile] = {
+    "cpu": CAPTURE_CPU,
+    # full resolution, the registered models and batch
+    "gpu": replace(
+        CAPTURE_CPU,
+        size=None,
+        iterations=5000,
+        rays=4096,
+        model={"eval_num_rays_per_chunk": 8192},
+        device="cuda",
+        tf32=True,
+        curve_every=500,
+    ),
+}
 DRY = Profile(
     size=16,
     stride=1,
@@ -160,20 +254,29 @@ DRY = Profile(
         "proposal.num_nerf_samples_per_ray": 8,
     },
 )
+DRY_CAPTURE = replace(DRY, size=16, test_views=0, kind="capture", curve_every=1)
+"""The dry run on a synthetic capture (24 px, subset to a long side of 16): a curve point after
+each of the 2 iterations."""
 
 
 @dataclass
 class NerfBenchConfig:
     profile: Literal["cpu", "gpu"] = "cpu"
     data: Path = LEGO
-    """A Blender-format scene: the full one (subsampled here to the profile) or a subset that
-    ``python -m muon_nerf.nerf.data subset`` wrote with exactly the profile's selection."""
+    """A Blender-format scene (``transforms_train.json``): the full one (subsampled here to the
+    profile) or a subset that ``python -m muon_nerf.nerf.data subset`` wrote with exactly the
+    profile's selection. Or a capture in nerfstudio-data format (``transforms.json``): the full
+    one (downsized here to the profile's long side) or a subset at exactly that side."""
+    kind: Literal["auto", "blender", "capture"] = "auto"
+    """What ``--data`` is; auto: a Blender scene if it has transforms_train.json, else a capture.
+    With ``--dry-run``: the toy scene (auto, blender: a Blender sphere; capture: a synthetic
+    capture)."""
     archs: tuple[str, ...] | None = None
     """Run in this order (each arch's Adam/Muon pairs together): position-MLP architectures of
     ``muon-nerf`` (relu, relu_pe, siren, …), ``ngp`` (``muon-ngp`` / ``muon-ngp-adam``), and
-    nerfstudio's ``vanilla-nerf`` and ``nerfacto`` (Adam only). None: the paper's field archs
-    and, with coarse/fine sampling, the ``vanilla-nerf`` peer at the same rays, samples and
-    iterations."""
+    nerfstudio's ``vanilla-nerf`` (Blender only) and ``nerfacto`` (Adam only). None: on a Blender
+    scene the paper's field archs and, with coarse/fine sampling, the ``vanilla-nerf`` peer at the
+    same rays, samples and iterations; on a capture ngp, relu_pe and nerfacto."""
     optimizers: tuple[Literal["adam", "muon"], ...] = OPTIMIZERS
     """Optimizer of the hidden matrices (the rest is always Adam)."""
     sampler: Literal["coarse_fine", "proposal"] = "coarse_fine"
@@ -181,20 +284,26 @@ class NerfBenchConfig:
     proposal: nerfacto's proposal networks pick the samples (the profile's proposal settings).
     ngp and the peers sample as they ship."""
     seeds: tuple[int, ...] | None = None
-    """Seeds of every arch; None: the profile's plan (cpu: 0, 1, 2 for relu_pe, 0 for the others;
-    gpu: 0)."""
+    """Seeds of every arch; None: the profile's plan (Blender cpu: 0, 1, 2 for relu_pe, 0 for the
+    others; Blender gpu: 0; captures: 0, 1 for ngp and relu_pe, 0 for nerfacto)."""
     iterations: int | None = None
     """Training iterations per run; None: the profile's."""
+    curve_every: int | None = None
+    """Score the curve views every this many iterations and after the last (0: no curve); None:
+    the profile's (captures: cpu 100, gpu 500; Blender: 0)."""
+    curve_views: int = 2
+    """Test views of the curve, evenly spaced over the test split (first and last included)."""
     device: str | None = None
     """None: the profile's (cpu / cuda)."""
     full: bool = False
     """gpu profile: all 100 training views at 400×400 instead of the 25-view 200×200 protocol."""
-    output: Path = Path("outputs/bench/nerf")
+    output: Path | None = None
+    """None: outputs/bench/nerf for a Blender scene, outputs/bench/captures/NAME for a capture."""
     work: Path | None = None
     """Where the scene subset and nerfstudio's run folders (checkpoints, tensorboard) go;
     None: OUTPUT/work."""
     dry_run: bool = False
-    """Toy sphere scene, tiny model, 2 iterations, on the CPU: checks the whole pipeline."""
+    """Toy scene (``--kind``), tiny model, 2 iterations, on the CPU: checks the whole pipeline."""
     resume: bool = False
     """Keep the runs already in OUTPUT/results.json (all of them, refused unless measured at the
     same profile, scale and model) and run only the planned ones it lacks."""
@@ -203,9 +312,23 @@ class NerfBenchConfig:
     same check as --resume: benchmarks run side by side on one machine end in one table."""
 
 
+def scene_kind(cfg: NerfBenchConfig) -> SceneKind:
+    """``--kind``, or what ``--data`` holds: a Blender scene (``transforms_train.json``) or a
+    capture (``transforms.json``). A dry run makes its toy scene of ``--kind``."""
+    if cfg.dry_run:
+        return "capture" if cfg.kind == "capture" else "blender"
+    if cfg.kind != "auto":
+        return cfg.kind  # prepare_scene checks the folder
+    if (cfg.data / "transforms_train.json").is_file() or not (cfg.data / "transforms.json").is_file():
+        return "blender"  # and a folder with neither is refused as a Blender scene, as before
+    return "capture"
+
+
 def prepare_scene(cfg: NerfBenchConfig, profile: Profile, work: Path) -> Path:
     """The scene the profile runs on: ``cfg.data`` itself when it already is that subset, else a
     subset of it written under ``work``."""
+    if profile.kind == "capture":
+        return prepare_capture(cfg, profile, work)
     if cfg.dry_run:
         views = {"train": 4, "val": 1, "test": profile.test_views}
         return write_sphere_scene(work / "sphere", size=profile.size, views=views)
@@ -224,6 +347,34 @@ def prepare_scene(cfg: NerfBenchConfig, profile: Profile, work: Path) -> Path:
     )
 
 
+def prepare_capture(cfg: NerfBenchConfig, profile: Profile, work: Path) -> Path:
+    """The capture the profile runs on: ``cfg.data`` itself at full resolution (``size`` None) or
+    when it already is the profile's subset, else its subset at the profile's long side in
+    ``work/scene`` (reused when it already holds exactly that subset of this capture). A dry run
+    writes a synthetic capture and takes the subset of it, the whole path at toy size."""
+    source = cfg.data
+    if cfg.dry_run:
+        source = write_capture_scene(work / "synthetic", size=24, views=8, test_views=2)
+    check_capture(source, downscale_factor=1)
+    if profile.size is None:
+        return source
+    have = capture_subset_selection(source)
+    if have is not None and have["max_side"] == profile.size:
+        return source
+    if have is not None:
+        raise InputError(
+            f"{source} is already a subset (long side {have['max_side']} of {have['source']}) but the "
+            f"profile needs long side {profile.size}: pass the full capture"
+        )
+    # the source resolved, so the subset records (and --resume compares) one name for it
+    want = {"source": str(source.resolve()), "max_side": profile.size}
+    scene = work / "scene"
+    kept = capture_subset_selection(scene)
+    if kept is not None and {k: kept[k] for k in want} == want:
+        return scene
+    return write_capture_subset(source.resolve(), scene, profile.size)
+
+
 def _rgb_on_white(png: Path) -> np.ndarray:
     """An RGBA view composited on white, as nerfstudio's Blender parser and our model score it."""
     rgba = np.asarray(Image.open(png).convert("RGBA"), dtype=np.float32) / 255
@@ -239,6 +390,62 @@ def background_psnr(images: list[np.ndarray]) -> float:
     """Mean PSNR of the all-white prediction over the test views (averaged per view, as the
     pipeline averages per-view PSNR): a collapsed model scores about this."""
     return statistics.mean(psnr(torch.ones_like(t), t) for t in map(torch.from_numpy, images))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The table's first row: one colour predicted everywhere, so a collapsed model shows at once.
+    A Blender scene's is its known background (white); a capture has none, and the best constant
+    in MSE is the mean colour, taken from the training views."""
+
+    row: str
+    column: str
+    """The table's column of PSNR above this row."""
+    rgb: tuple[float, float, float]
+    psnr: float
+    """Test PSNR, per view then averaged, as the pipeline averages."""
+
+
+@dataclass(frozen=True)
+class SceneViews:
+    """What the table needs of a scene before any run."""
+
+    baseline: Baseline
+    truth: np.ndarray
+    """Test view 0 as the runs are scored against it (the figures' ground truth)."""
+    train_views: int
+    test_views: int
+
+
+def blender_views(scene: Path) -> SceneViews:
+    truths = load_test_views(scene)
+    train_views = len(json.loads((scene / "transforms_train.json").read_text())["frames"])
+    white = Baseline(
+        "all-background (white)", "over background (dB)", (1.0, 1.0, 1.0), background_psnr(truths)
+    )
+    return SceneViews(white, truths[0], train_views, len(truths))
+
+
+def capture_views(scene: Path) -> SceneViews:
+    """nerfstudio-data's split (explicit lists, else its 90/10 fraction) and images as the
+    pipeline loads them (the dataparser and ``InputDataset`` it uses), so the baseline and the
+    figures' ground truth are the images every run is scored against."""
+    parser = scene_dataparser(scene).setup()
+    train = InputDataset(parser.get_dataparser_outputs("train"))
+    test = InputDataset(parser.get_dataparser_outputs("test"))
+    total, pixels = torch.zeros(3, dtype=torch.float64), 0
+    for i in range(len(train)):  # one image at a time: full-resolution captures are large
+        image = train.get_image_float32(i)[..., :3].double()
+        total += image.sum((0, 1))
+        pixels += image.shape[0] * image.shape[1]
+    mean = (total / pixels).float()
+    truths = [test.get_image_float32(i)[..., :3] for i in range(len(test))]
+    score = statistics.mean(psnr(mean.expand_as(t), t) for t in truths)
+    constant = Baseline("mean training colour", "over mean colour (dB)", tuple(mean.tolist()), score)
+    return SceneViews(constant, truths[0].numpy(), len(train), len(truths))
+
+
+SCENE_VIEWS: dict[str, Callable[[Path], SceneViews]] = {"blender": blender_views, "capture": capture_views}
 
 
 NGP = "ngp"
@@ -285,12 +492,33 @@ def _nerfacto_settings(model: Any, profile: Profile) -> dict[str, Any]:
     return {"sampler": "proposal", **settings, "camera_optimizer": "off", **samples}
 
 
-PEERS: dict[str, Callable[[Any, Profile], dict[str, Any]]] = {
-    "vanilla-nerf": _vanilla_settings,
-    "nerfacto": _nerfacto_settings,
+NERFACTO_RECORD = (
+    *("disable_scene_contraction", "proposal_initial_sampler", "near_plane", "far_plane"),
+    *("background_color", "average_init_density", "use_appearance_embedding", "implementation"),
+)
+"""What a capture's nerfacto record states: the settings its method config ships for captures."""
+
+
+def _nerfacto_capture_settings(model: Any, profile: Profile) -> dict[str, Any]:
+    """nerfacto as its method config ships it for captures (scene contraction, piecewise first
+    proposal samples between near 0.05 and far 1000, last-sample background, initial density
+    0.01, appearance embedding, SO3xR3 camera optimizer), only with pure-torch hash grids
+    (tiny-cuda-nn is absent here) and the profile's eval chunk."""
+    model.implementation = "torch"
+    if "eval_num_rays_per_chunk" in profile.model:
+        model.eval_num_rays_per_chunk = profile.model["eval_num_rays_per_chunk"]
+    samples = {k: getattr(model, k) for k in ("num_proposal_samples_per_ray", "num_nerf_samples_per_ray")}
+    settings = {k: getattr(model, k) for k in NERFACTO_RECORD}
+    return {"sampler": "proposal", **settings, "camera_optimizer": model.camera_optimizer.mode, **samples}
+
+
+PEERS: dict[str, dict[str, Callable[[Any, Profile], dict[str, Any]]]] = {
+    "vanilla-nerf": {"blender": _vanilla_settings},
+    "nerfacto": {"blender": _nerfacto_settings, "capture": _nerfacto_capture_settings},
 }
-"""nerfstudio's own methods that can join the table as an arch (Adam, as they ship), each with the
-settings that make it run fairly at the profile's scale."""
+"""nerfstudio's own methods that can join the table as an arch (Adam, as they ship), per scene
+kind with the settings that make them run fairly at the profile's scale. vanilla-nerf has no
+scene contraction: it is not run on captures."""
 
 
 def method_name(arch: str, optimizer: str) -> str:
@@ -376,7 +604,7 @@ def peer_config(
     from nerfstudio.configs.method_configs import method_configs
 
     config = profile_config(method_configs[name], scene, f"{name}-seed{seed}", seed, profile, device, work)
-    return config, {"method": name, **PEERS[name](config.pipeline.model, profile)}
+    return config, {"method": name, **PEERS[name][profile.kind](config.pipeline.model, profile)}
 
 
 def build_trainer(config: TrainerConfig, arch: str, seed: int) -> Trainer:
@@ -396,31 +624,58 @@ def build_trainer(config: TrainerConfig, arch: str, seed: int) -> Trainer:
     return trainer
 
 
+def _curve_record(curve: LearningCurve | None) -> dict[str, Any]:
+    """A run's test curve for its record (nothing without one: records as before curves)."""
+    if curve is None:
+        return {}
+    return {"curve": curve.points, "curve_views": curve.views, "curve_seconds": curve.eval_seconds}
+
+
 def train_and_score(
-    scene: Path, arch: str, optimizer: str, seed: int, profile: Profile, device: str, work: Path
-) -> tuple[dict, np.ndarray]:
-    """One run, trained and scored. Returns its record and its render of the first test view.
+    scene: Path,
+    arch: str,
+    optimizer: str,
+    seed: int,
+    profile: Profile,
+    device: str,
+    work: Path,
+    curve_views: list[int] | None = None,
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """One run, trained and scored. Returns its record and its renders of the first test view:
+    ``rgb``, and ``depth`` colour-mapped with the accumulation. With ``curve_views`` its test
+    curve is taken every ``profile.curve_every`` iterations (``curve`` in the record), and the
+    curve's evaluations are kept out of ``seconds``, ``iterations_per_s`` and the step shares.
     A peer (``PEERS``) is built with LPIPS from cached weights only and scored with our SSIM."""
     if arch in PEERS:
         config, model_record = peer_config(scene, arch, seed, profile, device, work)
     else:
         config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work)
+    cuda = device.startswith("cuda")
     t0 = time.perf_counter()
     trainer = build_trainer(config, arch, seed)
-    timer = StepTimer(trainer.optimizers.optimizers, sync=device.startswith("cuda"))
+    timer = StepTimer(trainer.optimizers.optimizers, sync=cuda)
+    curve = None
+    if curve_views:
+        curve = attach_curve(trainer, curve_views, profile.curve_every, profile.iterations, sync=cuda)
     t1 = time.perf_counter()
+    if curve is not None:
+        curve.start()
     trainer.train()
-    if device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
     t2 = time.perf_counter()
     timer.remove()
+    seconds = t2 - t1 - (curve.eval_seconds if curve is not None else 0.0)
     pipeline = trainer.pipeline
     metrics = pipeline.get_average_eval_image_metrics(get_std=True)
     metrics = {k.removeprefix("fine_"): v for k, v in metrics.items()}  # a peer's fine_ssim, fine_lpips
-    camera, _ = next(iter(pipeline.datamanager.fixed_indices_eval_dataloader))
     pipeline.eval()
-    outputs = pipeline.model.get_outputs_for_camera(camera)
-    render = outputs["rgb" if "rgb" in outputs else "rgb_fine"].clamp(0, 1).cpu().numpy()
+    outputs, _ = render_view(pipeline, 0)
+    depth, accumulation = depth_of(outputs)
+    renders = {
+        "rgb": rgb_of(outputs).clamp(0, 1).cpu().numpy(),
+        "depth": colormaps.apply_depth_colormap(depth, accumulation=accumulation).cpu().numpy(),
+    }
     t3 = time.perf_counter()
     # a peer's field is not ours: no hidden matrices of ours to rank
     ours = isinstance(pipeline.model, MuonNeRFModel)
@@ -437,26 +692,27 @@ def train_and_score(
         "test_lpips": _finite(metrics["lpips"]) if "lpips" in metrics else None,
         "test_views": len(pipeline.datamanager.fixed_indices_eval_dataloader),
         "iterations": profile.iterations,
-        "seconds": t2 - t1,
-        "iterations_per_s": profile.iterations / (t2 - t1),
+        "seconds": seconds,
+        "iterations_per_s": profile.iterations / seconds,
         "setup_seconds": t1 - t0,
         "eval_seconds": t3 - t2,
         "optimizer_step_seconds": timer.seconds,
-        "optimizer_step_share": sum(timer.seconds.values()) / (t2 - t1),
+        "optimizer_step_share": sum(timer.seconds.values()) / seconds,
         "muon_step_share": (
-            timer.seconds[GROUP_NAMES["muon"]] / (t2 - t1) if GROUP_NAMES["muon"] in timer.seconds else None
+            timer.seconds[GROUP_NAMES["muon"]] / seconds if GROUP_NAMES["muon"] in timer.seconds else None
         ),
         "final_stable_rank": {n: _finite(r) for n, r in ranks.items()},
         "mean_stable_rank": _finite(statistics.mean(ranks.values())) if ranks else None,
         "model": model_record,
         "machine": machine(device),
+        **_curve_record(curve),
     }
     trainer.shutdown()
-    del trainer, pipeline
+    del trainer, pipeline, curve
     gc.collect()
-    if device.startswith("cuda"):
+    if cuda:
         torch.cuda.empty_cache()
-    return record, render
+    return record, renders
 
 
 def _mean_std(xs: list[float | None], digits: int = 2) -> str:
@@ -477,15 +733,26 @@ def _step_shares(runs: list[dict]) -> str:
     return f"{statistics.mean(shares):.1f}" + (f" (Muon {statistics.mean(muon):.1f})" if muon else "")
 
 
-def summarize(runs: list[dict], background: float) -> tuple[str, list[dict]]:
-    """Markdown table: one row per (arch, optimizer), mean ± std over seeds, plus the
-    all-background baseline so a collapsed model is visible at a glance."""
-    lines = [
-        "| arch | optimizer | seeds | test PSNR (dB) | over background (dB) | SSIM | LPIPS "
-        "| stable rank | it/s | train s | optimizer steps (% of train s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        f"| all-background (white) | – | – | {background:.2f} | 0.00 | – | – | – | – | – | – |",
-    ]
+def equal_time(runs: list[dict]) -> float | None:
+    """T of the equal-time column: the shortest training time of any run with a curve (its last
+    point), so that every curve reaches T and none is extrapolated; None without curves."""
+    ends = [r["curve"][-1]["seconds"] for r in runs if r.get("curve")]
+    return min(ends) if ends else None
+
+
+def _table_line(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> tuple[str, list[dict]]:
+    """Markdown table: one row per (arch, optimizer), mean ± std over seeds, plus the baseline
+    row so a collapsed model is visible at a glance. With ``at`` (seconds), a column of each
+    run's curve PSNR at that training time."""
+    timed = [] if at is None else [f"curve PSNR at {at:.0f} s (dB)"]
+    header = ["arch", "optimizer", "seeds", "test PSNR (dB)", baseline.column, "SSIM", "LPIPS", *timed]
+    header += ["stable rank", "it/s", "train s", "optimizer steps (% of train s)"]
+    first = [baseline.row, "–", "–", f"{baseline.psnr:.2f}", "0.00"] + ["–"] * (len(header) - 5)
+    lines = [_table_line(header), "|" + "---|" * len(header), _table_line(first)]
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in runs:
         groups.setdefault((r["arch"], r["optimizer"]), []).append(r)
@@ -500,20 +767,28 @@ def summarize(runs: list[dict], background: float) -> tuple[str, list[dict]]:
             "test_ssim": [r["test_ssim"] for r in rs],
             "mean_test_psnr": _finite(statistics.mean(p if p is not None else math.nan for p in psnrs)),
         }
+        if at is not None:
+            row["curve_psnr_at_equal_time"] = [value_at(r.get("curve") or [], at) for r in rs]
         rows.append(row)
-        lines.append(
-            f"| {arch} | {optimizer} | {len(rs)} | {_mean_std(psnrs)} "
-            f"| {_mean_std([p - background if p is not None else None for p in psnrs])} "
-            f"| {_mean_std(row['test_ssim'], 3)} | {_mean_std([r['test_lpips'] for r in rs], 3)} "
-            f"| {_mean_std([r['mean_stable_rank'] for r in rs], 1)} "
-            f"| {_mean_std([r['iterations_per_s'] for r in rs])} "
-            f"| {_mean_std([r['seconds'] for r in rs], 0)} | {_step_shares(rs)} |"
-        )
+        cells = [arch, optimizer, str(len(rs)), _mean_std(psnrs)]
+        cells += [_mean_std([p - baseline.psnr if p is not None else None for p in psnrs])]
+        cells += [_mean_std(row["test_ssim"], 3), _mean_std([r["test_lpips"] for r in rs], 3)]
+        cells += [_mean_std(row["curve_psnr_at_equal_time"])] if at is not None else []
+        cells += [
+            _mean_std([r["mean_stable_rank"] for r in rs], 1),
+            _mean_std([r["iterations_per_s"] for r in rs]),
+        ]
+        cells += [_mean_std([r["seconds"] for r in rs], 0), _step_shares(rs)]
+        lines.append(_table_line(cells))
     return "\n".join(lines) + "\n", rows
 
 
-def render_path(output: Path, arch: str, optimizer: str, seed: int) -> Path:
-    return output / "renders" / f"{arch}-{optimizer}-seed{seed}.png"
+RENDERS = {"rgb": "renders", "depth": "depths"}
+"""Folders of OUTPUT that keep each run's renders of test view 0, by what they show."""
+
+
+def render_path(output: Path, arch: str, optimizer: str, seed: int, image: str = "rgb") -> Path:
+    return output / RENDERS[image] / f"{arch}-{optimizer}-seed{seed}.png"
 
 
 def save_render(path: Path, render: np.ndarray) -> None:
@@ -523,12 +798,17 @@ def save_render(path: Path, render: np.ndarray) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_renders(output: Path, runs: list[dict]) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
+def load_renders(
+    output: Path, runs: list[dict], image: str = "rgb"
+) -> dict[tuple[str, str], tuple[int, np.ndarray]]:
     """Per (arch, optimizer), in the order of ``runs`` (the table's): the lowest seed whose render
-    of test view 0 was kept."""
+    (``image``: rgb or depth) of test view 0 was kept."""
     renders: dict[tuple[str, str], tuple[int, np.ndarray]] = {}
     for r in runs:
-        key, path = (r["arch"], r["optimizer"]), render_path(output, r["arch"], r["optimizer"], r["seed"])
+        key, path = (
+            (r["arch"], r["optimizer"]),
+            render_path(output, r["arch"], r["optimizer"], r["seed"], image),
+        )
         if path.is_file() and (key not in renders or r["seed"] < renders[key][0]):
             renders[key] = (r["seed"], np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255)
     return renders
@@ -558,6 +838,94 @@ def figure(renders: dict[tuple[str, str], tuple[int, np.ndarray]], truth: np.nda
     save_figure(fig, path)
 
 
+def method_label(run: dict) -> str:
+    """The registered method a run trained (muon-ngp, muon-nerf-adam, nerfacto, …)."""
+    return run.get("method") or method_name(run["arch"], run["optimizer"])
+
+
+def capture_figure(runs: list[dict], output: Path, truth: np.ndarray, title: str) -> None:
+    """Test view 0 of a capture: per method (lowest seed kept, in table order) its render with
+    that view's PSNR, and below it its depth (nerfstudio's depth colour map, faded by the
+    accumulation, as its viewer shows it): geometry that the colours hide. The captures carry no
+    data licence (benchmark use only), so the figure holds renders, never the photo itself."""
+    rgbs, depths = load_renders(output, runs), load_renders(output, runs, "depth")
+    if not rgbs:
+        return
+    labels = {(r["arch"], r["optimizer"]): method_label(r) for r in runs}
+    height, width = truth.shape[:2]
+    side = 2.4  # inches per panel's longer side
+    panel = (side * min(1.0, width / height), side * min(1.0, height / width) + 0.45)
+    fig, axes = new_figure(2, len(rgbs), size=(panel[0] * len(rgbs), 2 * panel[1] + 0.4))
+    for col, (key, (seed, render)) in enumerate(rgbs.items()):
+        view_psnr = psnr(torch.from_numpy(render), torch.from_numpy(truth))
+        draw_panel(axes[0, col], f"{labels[key]}\nseed {seed}, {view_psnr:.2f} dB", render)
+        if key in depths:
+            draw_panel(axes[1, col], f"{labels[key]}: depth", depths[key][1])
+        else:
+            axes[1, col].axis("off")
+    fig.suptitle(f"{title}: test view 0", fontsize=10)
+    save_figure(fig, output / "renders.png")
+
+
+def _mean_curve(curves: list[list[dict]], key: str) -> list[float] | None:
+    """``key`` averaged over seeds point by point, where the curves share their iterations."""
+    iterations = [[p["iteration"] for p in c] for c in curves]
+    if any(its != iterations[0] for its in iterations):
+        return None
+    return [statistics.mean(c[i][key] for c in curves) for i in range(len(iterations[0]))]
+
+
+def curves_figure(runs: list[dict], title: str, path: Path) -> bool:
+    """Test PSNR on the curve views against training seconds (curve evaluations excluded) and
+    against iterations: a colour per arch, solid for Muon, dashed for Adam, dash-dotted for a
+    peer; the mean over seeds where their curves share iterations, each seed faint behind it.
+    Returns whether there was a curve to draw."""
+    groups: dict[str, list[dict]] = {}
+    for r in runs:
+        if r.get("curve"):
+            groups.setdefault(method_label(r), []).append(r)
+    if not groups:
+        return False
+    archs = list(dict.fromkeys(rs[0]["arch"] for rs in groups.values()))
+    views = max(len(r.get("curve_views") or []) for rs in groups.values() for r in rs)
+    fig, axes = new_figure(1, 2, size=(11, 4.2))
+    for label, rs in groups.items():
+        arch, optimizer = rs[0]["arch"], rs[0]["optimizer"]
+        style = {"color": f"C{archs.index(arch) % 10}", "linestyle": "-" if optimizer == "muon" else "--"}
+        if arch in PEERS:
+            style["linestyle"] = "-."
+        curves = [r["curve"] for r in rs]
+        psnrs = _mean_curve(curves, "psnr")
+        for ax, x in zip(axes[0], ("seconds", "iteration"), strict=True):
+            for c in curves if len(curves) > 1 or psnrs is None else []:
+                ax.plot([p[x] for p in c], [p["psnr"] for p in c], linewidth=0.8, alpha=0.35, **style)
+            if psnrs is not None:
+                seeds = f" (mean of {len(curves)} seeds)" if len(curves) > 1 else ""
+                ax.plot(
+                    _mean_curve(curves, x),
+                    psnrs,
+                    linewidth=1.8,
+                    marker="o",
+                    markersize=3,
+                    label=label + seeds,
+                    **style,
+                )
+            else:  # curves at different iterations: every seed's own line, labelled once
+                ax.plot([], [], linewidth=1.8, label=f"{label} ({len(curves)} seeds)", **style)
+    for ax, xlabel in zip(
+        axes[0], ("training time (s, curve evaluations excluded)", "iteration"), strict=True
+    ):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"test PSNR (dB), mean of {views} test views")
+        ax.grid(alpha=0.3)
+        ax.set_xlim(left=0)
+    axes[0, 1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 1].legend(fontsize=8, loc="best")
+    fig.suptitle(f"{title}: test PSNR during training", fontsize=11)
+    save_figure(fig, path)
+    return True
+
+
 def machine(device: str) -> dict:
     info = {**hardware(), "cpu": cpu_name(), "load_average_1min": os.getloadavg()[0], "device": device}
     if device.startswith("cuda") and torch.cuda.is_available():
@@ -565,20 +933,56 @@ def machine(device: str) -> dict:
     return info
 
 
+def scene_words(scene: dict) -> str:
+    """The scene of a results header, in words."""
+    if scene.get("kind", "blender") == "blender":
+        return f"{scene['train_views']} training views at {scene['size']}², {scene['test_views']} test views"
+    width, height = scene["image_size"]
+    side = f"long side {scene['max_side']}" if scene["max_side"] is not None else "as captured"
+    return (
+        f"capture `{Path(scene['data']).name}` at {width}×{height} ({side}), {scene['train_views']} training "
+        f"views, {scene['test_views']} test views (nerfstudio-data's split)"
+    )
+
+
+def header_notes(config: dict, baseline: Baseline, at: float | None) -> str:
+    """What a capture's baseline row and the equal-time column mean, under the header line."""
+    notes = []
+    if config["scene"].get("kind") == "capture":
+        rgb = ", ".join(f"{c:.2f}" for c in baseline.rgb)
+        notes.append(
+            f"Baseline row: the mean training colour ({rgb}) predicted everywhere (a capture has no known "
+            "background)."
+        )
+    if at is not None:
+        curve = config["curve"]
+        notes.append(
+            f"Curve PSNR at {at:.1f} s: each run's test PSNR on the {len(curve['views'])} curve views "
+            f"(test views {', '.join(map(str, curve['views']))}) at the shortest training time of any run "
+            f"in the table, linear between its curve points (every {curve['every']} iterations and the "
+            "last; curve evaluations are not training time)."
+        )
+    return "".join(note + "\n\n" for note in notes)
+
+
 def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
-    """``results.json``, ``results.md`` and ``renders.png``, rewritten whole (atomically)."""
-    runs, background = state["runs"], state["background_psnr"]
-    table, rows = summarize(runs, background)
+    """``results.json``, ``results.md`` and the figures (``renders.png``; ``curves.png`` when the
+    runs have curves), rewritten whole (atomically)."""
+    runs, baseline = state["runs"], Baseline(**state["baseline"])
+    at = equal_time(runs)
+    table, rows = summarize(runs, baseline, at)
     config, mach = state["config"], state["machine"]
     done = len(runs) == state["planned_runs"]
-    state["minutes"] = sum(r["setup_seconds"] + r["seconds"] + r["eval_seconds"] for r in runs) / 60
+    state["minutes"] = (
+        sum(r["setup_seconds"] + r["seconds"] + r["eval_seconds"] + r.get("curve_seconds", 0) for r in runs)
+        / 60
+    )
     status = "" if done else f" (partial: {len(runs)} of {state['planned_runs']} runs)"
     threads = [r.get("machine", mach).get("threads") for r in runs] or [mach["threads"]]  # kept runs: theirs
     where = mach.get("gpu") or f"{mach['cpu']} ({thread_counts(threads, 'runs')})"
     header = (
         f"Profile `{config['profile']}`{' (dry run)' if cfg.dry_run else ''} on {where}, torch "
-        f"{mach['torch']}: {config['scene']['train_views']} training views at {config['scene']['size']}², "
-        f"{config['scene']['test_views']} test views; {config['iterations']} iterations of "
+        f"{mach['torch']}: {scene_words(config['scene'])}; {config['iterations']} iterations of "
         f"{config['rays']} rays"
         + (  # the position-MLP archs' model; ngp and the peers bring their own (each run's "model")
             f" × ({samples_per_ray(config['model'])}) samples, "
@@ -587,17 +991,46 @@ def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
             else " (each method's own model and samples)"
         )
         + f"; {state['minutes']:.1f} min{status}.\n\n"
+        + header_notes(config, baseline, at)
     )
     atomic_write_bytes(cfg.output / "results.md", (header + table).encode())
-    write_json(cfg.output / "results.json", {**state, "complete": done, "summary": rows})
-    renders = load_renders(cfg.output, runs)
-    if renders:
-        figure(renders, truth, cfg.output / "renders.png")
+    summary = {"summary": rows, **({"equal_time_seconds": at} if at is not None else {})}
+    write_json(cfg.output / "results.json", {**state, "complete": done, **summary})
+    title = Path(config["scene"]["data"]).name
+    if config["scene"].get("kind") == "capture":
+        capture_figure(runs, cfg.output, truth, title)
+    else:
+        renders = load_renders(cfg.output, runs)
+        if renders:
+            figure(renders, truth, cfg.output / "renders.png")
+    curves_figure(runs, title, cfg.output / "curves.png")
     return header + table
 
 
 COMPARABLE = ("profile", "iterations", "rays", "tf32", "device", "model")
-"""What a kept run must share with this invocation (and the scene's size and views)."""
+"""What a kept run must share with this invocation (and the scene's selection and views)."""
+SCENE_KEYS = {
+    "blender": ("size", "stride", "train_views", "test_views"),
+    "capture": ("max_side", "source", "train_views", "test_views"),
+}
+"""Per scene kind, what makes two scenes the same: the selection of views and their size."""
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    """The settings in which an earlier ``results.json``'s config differs from this one's."""
+    # results from before the proposal sampler existed were all coarse/fine
+    old = {**old, "model": {"sampler": "coarse_fine", **old.get("model", {})}}
+    differs = [k for k in COMPARABLE if old.get(k) != new[k]]
+    # results from before captures were all Blender scenes
+    old_scene, scene = old.get("scene", {}), new["scene"]
+    kind = scene.get("kind", "blender")
+    if old_scene.get("kind", "blender") != kind:
+        return [*differs, "scene.kind"]
+    differs += [f"scene.{k}" for k in SCENE_KEYS[kind] if old_scene.get(k) != scene[k]]
+    # a curve's views decide what its points measure; runs without curves have none
+    if (old.get("curve") or {}).get("views") != (new.get("curve") or {}).get("views"):
+        differs.append("curve views")
+    return differs
 
 
 def kept_runs(path: Path, config: dict) -> list[dict]:
@@ -608,12 +1041,7 @@ def kept_runs(path: Path, config: dict) -> list[dict]:
         old_config, runs = old["config"], old["runs"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise InputError(f"cannot read {path}: {err}") from None
-    # results from before the proposal sampler existed were all coarse/fine
-    old_config = {**old_config, "model": {"sampler": "coarse_fine", **old_config.get("model", {})}}
-    scene_keys = ("size", "stride", "train_views", "test_views")
-    differs = [k for k in COMPARABLE if old_config.get(k) != config[k]] + [
-        f"scene.{k}" for k in scene_keys if old_config.get("scene", {}).get(k) != config["scene"][k]
-    ]
+    differs = _differences(old_config, config)
     if differs:
         raise InputError(
             f"{path} was measured with other settings ({', '.join(differs)}): its runs cannot join "
@@ -624,7 +1052,7 @@ def kept_runs(path: Path, config: dict) -> list[dict]:
 
 def gather_runs(cfg: NerfBenchConfig, config: dict) -> list[dict]:
     """Runs kept from OUTPUT (``--resume``) and from each ``--merge`` folder, the first of each
-    (arch, optimizer, seed) winning; merged runs' renders are copied into OUTPUT."""
+    (arch, optimizer, seed) winning; merged runs' renders (and depths) are copied into OUTPUT."""
     sources = ([cfg.output] if cfg.resume else []) + list(cfg.merge)
     for folder in cfg.merge:
         if not (folder / "results.json").is_file():
@@ -638,18 +1066,22 @@ def gather_runs(cfg: NerfBenchConfig, config: dict) -> list[dict]:
             if key in runs:
                 continue
             runs[key] = r
-            source, target = render_path(folder, *key), render_path(cfg.output, *key)
-            if folder != cfg.output and source.is_file() and not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_bytes(target, source.read_bytes())
+            for image in RENDERS:
+                source, target = render_path(folder, *key, image), render_path(cfg.output, *key, image)
+                if folder != cfg.output and source.is_file() and not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write_bytes(target, source.read_bytes())
     return list(runs.values())
 
 
-def planned_archs(cfg: NerfBenchConfig) -> tuple[str, ...]:
-    """``--archs``, or the default: the paper's field archs, and the peer that samples as they do
-    (a proposal-sampled table holds field archs only)."""
+def planned_archs(cfg: NerfBenchConfig, kind: SceneKind = "blender") -> tuple[str, ...]:
+    """``--archs``, or the default: on a Blender scene the paper's field archs, and the peer that
+    samples as they do (a proposal-sampled table holds field archs only); on a capture
+    ``CAPTURE_ARCHS`` (relu_pe alone with the proposal sampler)."""
     if cfg.archs is not None:
         return cfg.archs
+    if kind == "capture":
+        return CAPTURE_ARCHS if cfg.sampler == "coarse_fine" else ("relu_pe",)
     return FIELD_ARCHS + (("vanilla-nerf",) if cfg.sampler == "coarse_fine" else ())
 
 
@@ -658,7 +1090,7 @@ def run_plan(cfg: NerfBenchConfig, profile: Profile) -> list[tuple[str, str, int
     runs as it ships (Adam)."""
     return [
         (arch, optimizer, seed)
-        for arch in planned_archs(cfg)
+        for arch in planned_archs(cfg, profile.kind)
         for seed in (cfg.seeds if cfg.seeds is not None else profile.seeds.get(arch, (0,)))
         for optimizer in (("adam",) if arch in PEERS else cfg.optimizers)
     ]
@@ -674,16 +1106,17 @@ def run_order(archs: tuple[str, ...]) -> Callable[[dict], tuple]:
     )
 
 
-def main(cfg: NerfBenchConfig) -> dict:
-    console = Console()
+def select_profile(cfg: NerfBenchConfig, kind: SceneKind) -> Profile:
+    """The profile of this invocation: ``--profile`` for the scene kind (the toy one with
+    ``--dry-run``), with ``--full``, the sampler, ``--iterations`` and ``--curve-every`` applied."""
     if cfg.dry_run:
-        profile = DRY
+        profile = DRY_CAPTURE if kind == "capture" else DRY
     else:
-        profile = PROFILES[cfg.profile]
-        if cfg.full:
-            if cfg.profile != "gpu":
-                raise InputError("--full is a gpu-profile option (400×400, all training views)")
-            profile = replace(profile, **FULL)
+        profile = (CAPTURE_PROFILES if kind == "capture" else PROFILES)[cfg.profile]
+    if cfg.full:
+        if cfg.dry_run or kind != "blender" or cfg.profile != "gpu":
+            raise InputError("--full is a Blender gpu-profile option (400×400, all training views)")
+        profile = replace(profile, **FULL)
     if cfg.sampler == "proposal":
         coarse_fine = SAMPLER_KEYS["coarse_fine"]
         model = {k: v for k, v in profile.model.items() if k not in coarse_fine}
@@ -694,8 +1127,17 @@ def main(cfg: NerfBenchConfig) -> dict:
         if cfg.iterations < 1:
             raise InputError(f"--iterations must be >= 1, got {cfg.iterations}")
         profile = replace(profile, iterations=cfg.iterations)
-    device = cfg.device or profile.device
-    archs = planned_archs(cfg)
+    if cfg.curve_every is not None:
+        if cfg.curve_every < 0:
+            raise InputError(f"--curve-every must be >= 0 (0: no curve), got {cfg.curve_every}")
+        profile = replace(profile, curve_every=cfg.curve_every)
+    if cfg.curve_views < 1:
+        raise InputError(f"--curve-views must be >= 1, got {cfg.curve_views}")
+    return profile
+
+
+def check_archs(cfg: NerfBenchConfig, archs: tuple[str, ...], kind: SceneKind) -> None:
+    """Refuse, before any work, archs that do not exist or cannot run as asked."""
     unknown = [a for a in archs if a not in ARCHITECTURES and a != NGP and a not in PEERS]
     if unknown:
         choices = ", ".join((*ARCHITECTURES, NGP, *PEERS))
@@ -703,8 +1145,48 @@ def main(cfg: NerfBenchConfig) -> dict:
     own = [a for a in archs if a in PEERS or a == NGP]
     if cfg.sampler != "coarse_fine" and own:
         raise InputError(f"--sampler is for the field archs; {', '.join(own)} sample as they ship")
+    elsewhere = [a for a in archs if a in PEERS and kind not in PEERS[a]]
+    if elsewhere:
+        raise InputError(f"{', '.join(elsewhere)} is not run on a {kind} here: no scene contraction")
     if cfg.seeds == () or not archs or not cfg.optimizers:
         raise InputError("need at least one arch, optimizer and seed")
+
+
+def scene_record(cfg: NerfBenchConfig, profile: Profile, scene: Path, views: SceneViews) -> dict[str, Any]:
+    """The scene of the results' config: what ``--resume`` compares (``SCENE_KEYS``)."""
+    data = str(cfg.data if not cfg.dry_run else scene)
+    counts = {"train_views": views.train_views, "test_views": views.test_views}
+    if profile.kind == "blender":
+        return {"data": data, "size": profile.size, "stride": profile.stride, **counts}
+    # a full-resolution run reads the capture itself: its own source
+    selection = capture_subset_selection(scene) or {"source": str(scene.resolve()), "max_side": None}
+    if cfg.dry_run:
+        data = selection["source"]
+    height, width = views.truth.shape[:2]
+    return {
+        "kind": "capture",
+        "data": data,
+        "max_side": selection["max_side"],
+        "source": selection["source"],
+        "image_size": [width, height],
+        **counts,
+    }
+
+
+def default_output(cfg: NerfBenchConfig, kind: SceneKind) -> Path:
+    if kind == "blender":
+        return Path("outputs/bench/nerf")
+    return Path("outputs/bench/captures") / ("synthetic" if cfg.dry_run else cfg.data.resolve().name)
+
+
+def main(cfg: NerfBenchConfig) -> dict:
+    console = Console()
+    kind = scene_kind(cfg)
+    profile = select_profile(cfg, kind)
+    cfg = replace(cfg, output=cfg.output or default_output(cfg, kind))
+    device = cfg.device or profile.device
+    archs = planned_archs(cfg, kind)
+    check_archs(cfg, archs, kind)
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise InputError(f"device {device} requested but torch sees no CUDA device")
@@ -712,15 +1194,17 @@ def main(cfg: NerfBenchConfig) -> dict:
     work = cfg.work or cfg.output / "work"
     made = missing_folders(work)  # deepest first: made[-1] is the outermost folder this run makes
     scene = prepare_scene(cfg, profile, work)
-    truths = load_test_views(scene)
+    views = SCENE_VIEWS[kind](scene)
     plan = run_plan(cfg, profile)
-    train_views = len(json.loads((scene / "transforms_train.json").read_text())["frames"])
+    curve_views = evenly_spaced(views.test_views, cfg.curve_views) if profile.curve_every else None
     # the position-MLP model at this profile, for the record before any run
     _, first_model = run_config(scene, "relu_pe", "muon", 0, profile, device, work)
     record_model = {k: v for k, v in first_model.items() if k not in ("arch", "hidden_optimizer")}
+    baseline = views.baseline
     state: dict[str, Any] = {
-        "background_psnr": background_psnr(truths),
-        "background": "white",
+        # the keys tables had before captures: their baseline was always the white background
+        **({"background_psnr": baseline.psnr, "background": "white"} if kind == "blender" else {}),
+        "baseline": asdict(baseline),
         "config": {
             "profile": "dry-run" if cfg.dry_run else cfg.profile,
             "iterations": profile.iterations,
@@ -729,14 +1213,9 @@ def main(cfg: NerfBenchConfig) -> dict:
             "device": device,
             "archs": list(archs),
             "optimizers": list(cfg.optimizers),
-            "scene": {
-                "data": str(cfg.data if not cfg.dry_run else scene),
-                "size": profile.size,
-                "stride": profile.stride,
-                "train_views": train_views,
-                "test_views": len(truths),
-            },
+            "scene": scene_record(cfg, profile, scene, views),
             "model": record_model,
+            **({"curve": {"every": profile.curve_every, "views": curve_views}} if curve_views else {}),
             "args": asdict(cfg),
         },
         "machine": machine(device),
@@ -756,28 +1235,33 @@ def main(cfg: NerfBenchConfig) -> dict:
     state["runs"].sort(key=order)
     console.print(
         f"[bold]{len(todo)} runs[/]{f' ({len(done)} kept)' if done else ''} on {scene} "
-        f"({train_views} training views, {len(truths)} test views); "
-        f"all-background test PSNR {state['background_psnr']:.2f} dB"
+        f"({views.train_views} training views, {views.test_views} test views); "
+        f"{baseline.row} test PSNR {baseline.psnr:.2f} dB"
     )
     if device.startswith("cuda"):  # cuBLAS initializes here, not inside the first timed run
         torch.ones(64, 64, device=device).matmul(torch.ones(64, 64, device=device))
         torch.cuda.synchronize()
-    table = write_results(cfg, state, truths[0])
+    table = write_results(cfg, state, views.truth)
+    kept_images = ("rgb", "depth") if kind == "capture" else ("rgb",)  # what its renders.png shows
     for i, (arch, optimizer, seed) in enumerate(todo, 1):
         console.print(
             f"[bold][{i}/{len(todo)}][/] {arch} {optimizer} seed {seed}: {profile.iterations} iterations"
         )
-        record, render = train_and_score(scene, arch, optimizer, seed, profile, device, work)
-        save_render(render_path(cfg.output, arch, optimizer, seed), render)
+        record, renders = train_and_score(scene, arch, optimizer, seed, profile, device, work, curve_views)
+        for image in kept_images:
+            save_render(render_path(cfg.output, arch, optimizer, seed, image), renders[image])
         state["runs"].append(record)
         state["runs"].sort(key=order)
+        curve = record.get("curve") or []
         console.print(
             f"    test PSNR {record['test_psnr']:.2f} dB, SSIM {record['test_ssim']:.3f}, "
             f"{record['iterations_per_s']:.2f} it/s, {record['seconds']:.0f} s"
+            + (f"; curve {len(curve)} points, {record['curve_seconds']:.0f} s of evaluation" if curve else "")
         )
-        table = write_results(cfg, state, truths[0])  # after every run: a stop keeps it
+        table = write_results(cfg, state, views.truth)  # after every run: a stop keeps it
     print(table)  # plain: a Markdown table must not be re-wrapped to the terminal's width
-    console.print(f"wrote {cfg.output}/results.json, results.md, renders.png")
+    figures = "renders.png" + (", curves.png" if curve_views else "")
+    console.print(f"wrote {cfg.output}/results.json, results.md, {figures}")
     return state
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 pytest.importorskip("nerfstudio", reason="bench_nerf.py needs the [nerf] extra")
 
 from muon_nerf.fit.errors import InputError  # noqa: E402
+from muon_nerf.nerf.captures import capture_subset_selection, write_capture_scene  # noqa: E402
 from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,3 +273,136 @@ def test_peers_and_ngp_run_offline_beside_ours(tmp_path):
     bench = _bench_module()
     with pytest.raises(InputError, match="sample as they ship"):
         bench.main(bench.NerfBenchConfig(archs=("vanilla-nerf",), sampler="proposal", output=tmp_path))
+
+
+def _psnr64(a: np.ndarray, b: np.ndarray) -> float:
+    return -10 * math.log10(np.mean((a.astype(np.float64) - b) ** 2))
+
+
+def test_bench_nerf_capture_dry_run_curves_baseline_and_figures(tmp_path):
+    """The capture path end to end at toy size: a synthetic capture, its subset at the profile's
+    long side, nerfstudio-data's explicit split, ngp / relu_pe / nerfacto (at its capture
+    settings) for 2 iterations with a curve point after each, the mean-colour baseline, the
+    equal-time column and both figures."""
+    out = tmp_path / "bench"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/bench_nerf.py"), "--dry-run", "--kind", "capture",
+         "--output", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = _strict_json(out / "results.json")
+    runs = results["runs"]
+    assert results["complete"] and results["planned_runs"] == len(runs) == 5
+    assert [(r["arch"], r["optimizer"], r["method"]) for r in runs] == [
+        ("ngp", "adam", "muon-ngp-adam"), ("ngp", "muon", "muon-ngp"), ("relu_pe", "adam", "muon-nerf-adam"),
+        ("relu_pe", "muon", "muon-nerf"), ("nerfacto", "adam", "nerfacto"),
+    ]  # fmt: skip
+    scene = results["config"]["scene"]
+    assert scene["kind"] == "capture" and scene["max_side"] == 16 and scene["image_size"] == [16, 16]
+    assert (scene["train_views"], scene["test_views"]) == (6, 2)
+    assert results["config"]["curve"] == {"every": 1, "views": [0, 1]}
+    for run in runs:
+        assert RUN_KEYS <= set(run) and 0 < run["test_psnr"] < 60 and -1 <= run["test_ssim"] <= 1
+        curve = run["curve"]
+        assert [p["iteration"] for p in curve] == [1, 2]
+        seconds = [p["seconds"] for p in curve]
+        assert 0 < seconds[0] < seconds[1] <= run["seconds"] and run["curve_seconds"] > 0
+        # the curve scores as the pipeline does: its last point, on all (both) test views, is the run's score
+        assert curve[-1]["psnr"] == pytest.approx(run["test_psnr"], abs=1e-4)
+        assert curve[-1]["ssim"] == pytest.approx(run["test_ssim"], abs=1e-5)
+    nerfacto = runs[-1]["model"]  # as nerfstudio ships it for captures, with torch hash grids
+    assert nerfacto["camera_optimizer"] == "SO3xR3" and not nerfacto["disable_scene_contraction"]
+    assert nerfacto["average_init_density"] == 0.01 and nerfacto["implementation"] == "torch"
+    assert nerfacto["background_color"] == "last_sample"
+    assert nerfacto["proposal_initial_sampler"] == "piecewise"
+
+    # the baseline, recomputed from the subset's files by its explicit split lists: these are
+    # the images nerfstudio loads and every run is scored against
+    subset = out / "work" / "scene"
+    assert capture_subset_selection(subset)["max_side"] == 16
+    meta = json.loads((subset / "transforms.json").read_text())
+    load = lambda name: np.asarray(Image.open(subset / name).convert("RGB"), dtype=np.float64) / 255  # noqa: E731
+    train, test = ([load(n) for n in meta[f"{split}_filenames"]] for split in ("train", "test"))
+    mean = np.mean([image.reshape(-1, 3) for image in train], axis=(0, 1))
+    assert results["baseline"]["rgb"] == pytest.approx(mean, abs=1e-6)
+    assert results["baseline"]["psnr"] == pytest.approx(np.mean([_psnr64(mean, t) for t in test]), abs=1e-4)
+    assert "background_psnr" not in results
+
+    table = (out / "results.md").read_text()
+    assert "| mean training colour | – | – |" in table and "| over mean colour (dB) |" in table
+    assert f"curve PSNR at {results['equal_time_seconds']:.0f} s (dB)" in table
+    assert min(r["curve"][-1]["seconds"] for r in runs) == results["equal_time_seconds"]
+    for name in ("renders.png", "curves.png"):
+        assert Image.open(out / name).size[0] > 400
+    depths, renders = (sorted(p.name for p in (out / d).iterdir()) for d in ("depths", "renders"))
+    assert depths == renders and len(renders) == 5
+
+
+def test_prepare_capture_makes_reuses_or_refuses_the_subset(tmp_path):
+    """A capture is downsized into the work folder once (then reused), a subset at the profile's
+    side is used as it is, one at another side is refused, and a full-resolution profile trains on
+    the capture itself."""
+    bench = _bench_module()
+    src = write_capture_scene(tmp_path / "capture", size=24, views=6, test_views=2)
+    profile = replace_profile(bench, size=12)
+    work = tmp_path / "work"
+    made = bench.prepare_scene(bench.NerfBenchConfig(data=src), profile, work)
+    assert made == work / "scene" and Image.open(made / "images" / "frame_00001.png").size == (12, 12)
+    assert capture_subset_selection(made) == {"source": str(src.resolve()), "max_side": 12, "scale": 0.5}
+    stamp = (made / "transforms.json").stat().st_mtime_ns
+    assert bench.prepare_scene(bench.NerfBenchConfig(data=src), profile, work) == made  # reused
+    assert (made / "transforms.json").stat().st_mtime_ns == stamp
+    assert bench.prepare_scene(bench.NerfBenchConfig(data=made), profile, tmp_path / "other") == made
+    with pytest.raises(InputError, match="already a subset"):
+        bench.prepare_scene(bench.NerfBenchConfig(data=made), replace_profile(bench, size=8), work)
+    full = replace_profile(bench, size=None)
+    assert bench.prepare_scene(bench.NerfBenchConfig(data=src), full, work) == src
+    assert bench.scene_kind(bench.NerfBenchConfig(data=src)) == "capture"
+    with pytest.raises(InputError, match="transforms.json not found"):
+        bench.prepare_scene(bench.NerfBenchConfig(data=tmp_path / "work"), profile, tmp_path / "w2")
+
+
+def replace_profile(bench, **changes):
+    from dataclasses import replace
+
+    return replace(bench.CAPTURE_PROFILES["cpu"], **changes)
+
+
+def test_capture_results_join_only_their_own_capture(tmp_path):
+    """--resume/--merge on captures: the subset's side and source, the scene kind and the curve
+    views must match; results written before captures read as Blender scenes."""
+    bench = _bench_module()
+    scene = {"kind": "capture", "data": "fruit", "max_side": 128, "source": "/data/fruit"}
+    config = {"profile": "cpu", "iterations": 5, "rays": 8, "tf32": False, "device": "cpu"}
+    config |= {"model": {"sampler": "coarse_fine"}, "curve": {"every": 100, "views": [0, 4, 8]}}
+    config |= {"scene": {**scene, "train_views": 72, "test_views": 9}}
+    assert bench._differences(config, config) == []
+    assert bench._differences({**config, "curve": {"every": 50, "views": [0, 4, 8]}}, config) == []
+    other = {**config, "scene": {**config["scene"], "max_side": 64, "source": "/data/stitch"}}
+    assert bench._differences(other, config) == ["scene.max_side", "scene.source"]
+    assert bench._differences({**config, "curve": {"every": 100, "views": [0, 8]}}, config) == ["curve views"]
+    blender = {k: v for k, v in config.items() if k != "curve"}
+    blender["scene"] = {"size": 100, "stride": 4, "train_views": 25, "test_views": 10}
+    assert bench._differences(blender, config) == ["scene.kind"]
+    (tmp_path / "results.json").write_text(json.dumps({"config": blender, "runs": []}))
+    with pytest.raises(InputError, match=r"other settings \(scene.kind\)"):
+        bench.kept_runs(tmp_path / "results.json", config)
+
+
+def test_capture_plan_and_profiles():
+    """A capture's default table is ngp, relu_pe (seeds 0, 1, Adam and Muon) and nerfacto (seed 0,
+    as it ships); vanilla-nerf (no scene contraction) is refused on a capture."""
+    bench = _bench_module()
+    cpu, gpu = bench.CAPTURE_PROFILES["cpu"], bench.CAPTURE_PROFILES["gpu"]
+    assert (cpu.size, cpu.rays, cpu.iterations, cpu.curve_every) == (128, 512, 500, 100)
+    assert (gpu.size, gpu.rays, gpu.iterations, gpu.device, gpu.tf32) == (None, 4096, 5000, "cuda", True)
+    plan = bench.run_plan(bench.NerfBenchConfig(), cpu)
+    assert plan == [
+        ("ngp", "adam", 0), ("ngp", "muon", 0), ("ngp", "adam", 1), ("ngp", "muon", 1),
+        ("relu_pe", "adam", 0), ("relu_pe", "muon", 0), ("relu_pe", "adam", 1), ("relu_pe", "muon", 1),
+        ("nerfacto", "adam", 0),
+    ]  # fmt: skip
+    assert bench.select_profile(bench.NerfBenchConfig(), "blender").curve_every == 0  # Blender: no curve
+    with pytest.raises(InputError, match="not run on a capture"):
+        bench.check_archs(bench.NerfBenchConfig(), ("relu_pe", "vanilla-nerf"), "capture")

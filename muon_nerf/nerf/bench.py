@@ -23,7 +23,9 @@ from typing import Any, Literal
 
 import torch
 import tyro
+from nerfstudio.data.dataparsers.base_dataparser import DataParserConfig
 from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
+from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 from rich.console import Console
@@ -34,11 +36,24 @@ from muon_nerf.fit.io import write_json
 from muon_nerf.nerf.config import ngp_trainer_config, trainer_config
 
 
+def scene_dataparser(data: Path) -> DataParserConfig:
+    """nerfstudio's dataparser for a scene folder: ``blender-data`` for a Blender scene (it has
+    ``transforms_train.json``), else ``nerfstudio-data`` for a capture (``transforms.json``) at
+    its images' own resolution. ``downscale_factor`` 1 is explicit: left unset, nerfstudio-data
+    picks a factor from the image size and reads ``images_N`` folders beside the data (which
+    other nerfstudio versions write there), so the images scored would depend on what else the
+    data folder holds."""
+    if (data / "transforms_train.json").is_file():
+        return BlenderDataParserConfig(data=data)
+    return NerfstudioDataParserConfig(data=data, downscale_factor=1)
+
+
 def local_config(
     base: TrainerConfig, data: Path, output_dir: Path, iterations: int, device: str = "cpu"
 ) -> TrainerConfig:
-    """A registered method's config, set up for a short in-process run on a Blender scene:
-    tensorboard instead of the viewer, no periodic evaluation, no console writer."""
+    """A registered method's config, set up for a short in-process run on a scene (Blender or a
+    capture: ``scene_dataparser``): tensorboard instead of the viewer, no periodic evaluation, no
+    console writer."""
     config = copy.deepcopy(base)
     config.output_dir = output_dir
     config.vis = "tensorboard"
@@ -48,7 +63,7 @@ def local_config(
     config.steps_per_eval_batch = config.steps_per_eval_image = config.steps_per_eval_all_images = 0
     config.logging.local_writer.enable = False
     config.pipeline.datamanager.data = data
-    config.pipeline.datamanager.dataparser = BlenderDataParserConfig(data=data)
+    config.pipeline.datamanager.dataparser = scene_dataparser(data)
     for group in config.optimizers.values():
         if group["scheduler"] is not None:
             group["scheduler"].max_steps = iterations

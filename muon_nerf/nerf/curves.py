@@ -1,0 +1,146 @@
+"""Test PSNR and SSIM during training: a learning curve in training seconds and iterations.
+
+A few fixed test views are scored every K iterations and after the last one by a nerfstudio
+``TrainingCallback`` appended to ``trainer.callbacks``, so ``trainer.train()`` runs unchanged. The
+callback times itself and its points carry the training seconds *without* the evaluations: curves
+of methods that differ in speed then compare at equal training time (``value_at``), which is the
+question a benchmark of optimizers asks. Evaluation renders in ``eval`` mode without gradients and
+draws no random numbers (no jitter, no pixel sampling), so the training it interrupts is the
+training it would have been.
+
+The views are scored as the model scores them in ``ns-eval`` (the eval dataloader's camera and
+image, the image blended with the model's background, the render clamped to [0, 1]) with
+``muon_nerf.fit.metrics``: the same PSNR and SSIM as every table of this project.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+import time
+from typing import Any
+
+import torch
+from jaxtyping import Float
+from nerfstudio.engine.callbacks import TrainingCallback, TrainingCallbackLocation
+from nerfstudio.engine.trainer import Trainer
+from nerfstudio.pipelines.base_pipeline import Pipeline
+from torch import Tensor
+
+from muon_nerf.fit.metrics import psnr, ssim
+
+
+def evenly_spaced(total: int, count: int) -> list[int]:
+    """``count`` indices spread over ``range(total)``, first and last included; all of them when
+    ``count >= total``."""
+    if count >= total:
+        return list(range(total))
+    if count == 1:
+        return [0]
+    return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)})
+
+
+def curve_steps(iterations: int, every: int) -> tuple[int, ...]:
+    """The 0-based training steps after which a point is taken: each ``every``-th iteration and
+    the last (nerfstudio's step s ends iteration s + 1)."""
+    return tuple(sorted({s - 1 for s in range(every, iterations + 1, every)} | {iterations - 1}))
+
+
+def rgb_of(outputs: dict[str, Tensor]) -> Float[Tensor, "h w 3"]:
+    """The rendered colour: ``rgb`` (ours, nerfacto) or the fine pass's ``rgb_fine`` (vanilla-nerf)."""
+    return outputs["rgb" if "rgb" in outputs else "rgb_fine"]
+
+
+def depth_of(outputs: dict[str, Tensor]) -> tuple[Float[Tensor, "h w 1"], Float[Tensor, "h w 1"]]:
+    """Rendered depth and accumulation, of the fine pass where there are two."""
+    tag = "" if "depth" in outputs else "_fine"
+    return outputs[f"depth{tag}"], outputs[f"accumulation{tag}"]
+
+
+def render_view(pipeline: Pipeline, index: int) -> tuple[dict[str, Tensor], Float[Tensor, "h w 3"]]:
+    """The model's outputs for eval view ``index`` and its ground truth, exactly as
+    ``get_average_eval_image_metrics`` renders and scores it: the eval dataloader's camera and
+    image, the image blended with the model's background (a no-op for RGB captures)."""
+    camera, batch = pipeline.datamanager.fixed_indices_eval_dataloader.get_camera(index)
+    with torch.no_grad():
+        outputs = pipeline.model.get_outputs_for_camera(camera)
+        image = pipeline.model.renderer_rgb.blend_background(batch["image"].to(rgb_of(outputs).device))
+    return outputs, image
+
+
+def score_views(pipeline: Pipeline, views: list[int]) -> dict[str, float]:
+    """Mean PSNR and SSIM over ``views`` (per view, then averaged, as the pipeline averages)."""
+    scores = []
+    for index in views:
+        outputs, image = render_view(pipeline, index)
+        rgb = rgb_of(outputs).clamp(0, 1)
+        scores.append((psnr(rgb, image), ssim(rgb, image)))
+    return {"psnr": statistics.mean(p for p, _ in scores), "ssim": statistics.mean(s for _, s in scores)}
+
+
+class LearningCurve:
+    """Points ``{iteration, seconds, psnr, ssim}`` on fixed test views during training.
+
+    ``seconds`` is training time only: from ``start()`` (call it right before ``trainer.train()``)
+    to the point, less every evaluation so far (``eval_seconds``). ``sync`` (CUDA) waits for
+    queued kernels at both ends of an evaluation so its time is its own."""
+
+    def __init__(
+        self, pipeline: Pipeline, views: list[int], steps: tuple[int, ...], sync: bool = False
+    ) -> None:
+        self.pipeline = pipeline
+        self.views = list(views)
+        self.steps = steps
+        self.points: list[dict[str, float]] = []
+        self.eval_seconds = 0.0
+        self._sync = sync
+        self._start = time.perf_counter()
+
+    def _now(self) -> float:
+        if self._sync:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def start(self) -> None:
+        self._start = self._now()
+        self.points, self.eval_seconds = [], 0.0
+
+    def __call__(self, step: int) -> None:
+        t0 = self._now()
+        seconds = t0 - self._start - self.eval_seconds
+        self.pipeline.eval()
+        try:
+            scores = score_views(self.pipeline, self.views)
+        finally:
+            self.pipeline.train()
+        self.points.append({"iteration": step + 1, "seconds": seconds, **scores})
+        self.eval_seconds += self._now() - t0
+
+    def callback(self) -> TrainingCallback:
+        """The nerfstudio callback that takes the points (after the iterations of ``steps``)."""
+        return TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN_ITERATION], self, iters=self.steps)
+
+
+def attach_curve(
+    trainer: Trainer, views: list[int], every: int, iterations: int, sync: bool = False
+) -> LearningCurve:
+    """A ``LearningCurve`` on ``views`` of the trainer's eval dataset, every ``every`` iterations and
+    after the last of ``iterations``, appended to the set-up trainer's callbacks."""
+    if every < 1:
+        raise ValueError(f"a curve needs a period of at least one iteration, got {every}")
+    curve = LearningCurve(trainer.pipeline, views, curve_steps(iterations, every), sync=sync)
+    trainer.callbacks.append(curve.callback())
+    return curve
+
+
+def value_at(points: list[dict[str, Any]], seconds: float, key: str = "psnr") -> float | None:
+    """``key`` at ``seconds`` of training, linear between the two points around it; None before
+    the first point or after the last (a curve is not extrapolated)."""
+    times = [p["seconds"] for p in points]
+    if not points or seconds < times[0] or seconds > times[-1]:
+        return None
+    i = bisect.bisect_left(times, seconds)
+    if times[i] == seconds:
+        return float(points[i][key])
+    (t0, v0), (t1, v1) = (times[i - 1], points[i - 1][key]), (times[i], points[i][key])
+    return float(v0 + (v1 - v0) * (seconds - t0) / (t1 - t0))

@@ -1,0 +1,29 @@
+"""``muon_nerf.nerf.curves``: where the points fall, and reading a curve at a given time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("nerfstudio", reason="curves.py is a nerfstudio callback ([nerf] extra)")
+
+from muon_nerf.nerf.curves import curve_steps, evenly_spaced, value_at  # noqa: E402
+
+
+def test_points_every_k_iterations_and_after_the_last():
+    assert curve_steps(500, 100) == (99, 199, 299, 399, 499)  # nerfstudio's step s ends iteration s + 1
+    assert curve_steps(250, 100) == (99, 199, 249)
+    assert curve_steps(2, 1) == (0, 1) and curve_steps(3, 10) == (2,)
+
+
+def test_curve_views_are_evenly_spaced_with_both_ends():
+    assert evenly_spaced(9, 3) == [0, 4, 8] and evenly_spaced(22, 3) == [0, 10, 21]
+    assert evenly_spaced(2, 3) == [0, 1] and evenly_spaced(5, 1) == [0]
+
+
+def test_value_at_interpolates_linearly_and_never_extrapolates():
+    points = [{"seconds": s, "psnr": p} for s, p in [(2.0, 10.0), (5.0, 16.0), (9.0, 18.0)]]
+    times, values = [p["seconds"] for p in points], [p["psnr"] for p in points]
+    for t in (2.0, 3.3, 5.0, 7.9, 9.0):
+        assert value_at(points, t) == pytest.approx(np.interp(t, times, values))
+    assert value_at(points, 1.9) is None and value_at(points, 9.1) is None and value_at([], 1.0) is None
