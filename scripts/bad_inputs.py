@@ -1264,7 +1264,11 @@ def cases() -> list[Case]:
     bn = ["python", "$R/scripts/bench_nerf.py"]
     add(Case("bench-nerf-arch-unknown", [*bn, "--archs", "nope"], msg="unknown arch nope"))
     add(
-        Case("bench-nerf-full-cpu", [*bn, "--profile", "cpu", "--full"], msg="--full is a Blender gpu-profile option")
+        Case(
+            "bench-nerf-full-cpu",
+            [*bn, "--profile", "cpu", "--full"],
+            msg="--full is a Blender gpu-profile option",
+        )
     )
     add(
         Case(
