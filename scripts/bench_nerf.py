@@ -130,6 +130,7 @@ from muon_nerf.nerf.curves import (  # noqa: E402
     evenly_spaced,
     render_view,
     rgb_of,
+    time_to_reach,
     value_at,
 )
 from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
@@ -744,11 +745,24 @@ def _table_line(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _seconds_to_adam_final(run: dict, runs: list[dict]) -> float | None:
+    """Training seconds ``run``'s curve took to reach the last curve PSNR of the Adam run of the
+    same arch and seed (for that Adam run: its own training seconds); None for a peer, without
+    curves, or where it never got there."""
+    key = (run["arch"], "adam", run["seed"])
+    adam = next((r for r in runs if (r["arch"], r["optimizer"], r["seed"]) == key), None)
+    if run["arch"] in PEERS or adam is None or not run.get("curve") or not adam.get("curve"):
+        return None
+    return time_to_reach(run["curve"], adam["curve"][-1]["psnr"])
+
+
 def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> tuple[str, list[dict]]:
     """Markdown table: one row per (arch, optimizer), mean ± std over seeds, plus the baseline
     row so a collapsed model is visible at a glance. With ``at`` (seconds), a column of each
-    run's curve PSNR at that training time."""
-    timed = [] if at is None else [f"curve PSNR at {at:.0f} s (dB)"]
+    run's curve PSNR at that training time, and one of the training seconds each run of ours
+    took to reach the final curve PSNR of the Adam run of its arch and seed (how much sooner Muon
+    gets there; "–" where it never does)."""
+    timed = [] if at is None else [f"curve PSNR at {at:.0f} s (dB)", "s to Adam's final curve PSNR"]
     header = ["arch", "optimizer", "seeds", "test PSNR (dB)", baseline.column, "SSIM", "LPIPS", *timed]
     header += ["stable rank", "it/s", "train s", "optimizer steps (% of train s)"]
     first = [baseline.row, "–", "–", f"{baseline.psnr:.2f}", "0.00"] + ["–"] * (len(header) - 5)
@@ -769,11 +783,13 @@ def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> 
         }
         if at is not None:
             row["curve_psnr_at_equal_time"] = [value_at(r.get("curve") or [], at) for r in rs]
+            row["seconds_to_adam_final"] = [_seconds_to_adam_final(r, runs) for r in rs]
         rows.append(row)
         cells = [arch, optimizer, str(len(rs)), _mean_std(psnrs)]
         cells += [_mean_std([p - baseline.psnr if p is not None else None for p in psnrs])]
         cells += [_mean_std(row["test_ssim"], 3), _mean_std([r["test_lpips"] for r in rs], 3)]
-        cells += [_mean_std(row["curve_psnr_at_equal_time"])] if at is not None else []
+        if at is not None:
+            cells += [_mean_std(row["curve_psnr_at_equal_time"]), _mean_std(row["seconds_to_adam_final"], 0)]
         cells += [
             _mean_std([r["mean_stable_rank"] for r in rs], 1),
             _mean_std([r["iterations_per_s"] for r in rs]),

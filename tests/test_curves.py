@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("nerfstudio", reason="curves.py is a nerfstudio callback ([nerf] extra)")
 
-from muon_nerf.nerf.curves import curve_steps, evenly_spaced, value_at  # noqa: E402
+from muon_nerf.nerf.curves import curve_steps, evenly_spaced, time_to_reach, value_at  # noqa: E402
 
 
 def test_points_every_k_iterations_and_after_the_last():
@@ -27,3 +27,11 @@ def test_value_at_interpolates_linearly_and_never_extrapolates():
     for t in (2.0, 3.3, 5.0, 7.9, 9.0):
         assert value_at(points, t) == pytest.approx(np.interp(t, times, values))
     assert value_at(points, 1.9) is None and value_at(points, 9.1) is None and value_at([], 1.0) is None
+
+
+def test_time_to_reach_interpolates_the_first_crossing():
+    points = [{"seconds": s, "psnr": p} for s, p in ((10.0, 12.0), (20.0, 16.0), (30.0, 15.0), (40.0, 20.0))]
+    assert time_to_reach(points, 14.0) == pytest.approx(15.0)  # between 12 dB at 10 s and 16 dB at 20 s
+    assert time_to_reach(points, 11.0) == 10.0  # already there at the first point
+    assert time_to_reach(points, 18.0) == pytest.approx(30.0 + 10.0 * 3.0 / 5.0)  # after the dip
+    assert time_to_reach(points, 21.0) is None

@@ -144,3 +144,16 @@ def value_at(points: list[dict[str, Any]], seconds: float, key: str = "psnr") ->
         return float(points[i][key])
     (t0, v0), (t1, v1) = (times[i - 1], points[i - 1][key]), (times[i], points[i][key])
     return float(v0 + (v1 - v0) * (seconds - t0) / (t1 - t0))
+
+
+def time_to_reach(points: list[dict[str, Any]], target: float, key: str = "psnr") -> float | None:
+    """Training seconds at which ``key`` first reaches ``target``, linear between the two points
+    around the crossing (from the first point, if it is already there); None if it never does."""
+    for i, point in enumerate(points):
+        if point[key] >= target:
+            if i == 0:
+                return float(point["seconds"])
+            before = points[i - 1]
+            fraction = (target - before[key]) / (point[key] - before[key])
+            return float(before["seconds"] + fraction * (point["seconds"] - before["seconds"]))
+    return None
