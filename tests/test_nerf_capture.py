@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("nerfstudio", reason="the nerfstudio plugin needs the [nerf] extra")
 
 import torch  # noqa: E402
+from nerfstudio.cameras.rays import RayBundle  # noqa: E402
 from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig  # noqa: E402
 from nerfstudio.data.dataparsers.colmap_dataparser import ColmapDataParserConfig  # noqa: E402
 from nerfstudio.data.dataparsers.instant_ngp_dataparser import InstantNGPDataParserConfig  # noqa: E402
@@ -26,7 +27,7 @@ from nerfstudio.data.scene_box import SceneBox  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from muon_nerf.nerf.captures import write_capture_scene  # noqa: E402
-from muon_nerf.nerf.config import MuonNeRFModelConfig  # noqa: E402
+from muon_nerf.nerf.config import MuonNeRFModelConfig, ProposalConfig  # noqa: E402
 from muon_nerf.nerf.scene import SCENE_DEFAULTS, resolve_kind, scene_settings  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -115,6 +116,54 @@ def test_unbounded_field_contracts_positions_and_uses_the_mean_appearance_code_a
     model.eval()
     codes = field._appearance_codes(None, torch.Size([2, 3]))  # type: ignore[arg-type]
     torch.testing.assert_close(codes, torch.full((2, 3, 32), 2.0))  # the mean of 0…4
+
+
+TOY_NET = {"hidden_dim": 8, "log2_hashmap_size": 10, "num_levels": 3, "max_res": 32, "use_linear": False}
+
+
+@pytest.mark.parametrize("sampler", ["coarse_fine", "proposal"])
+def test_unbounded_model_trains_every_part_and_muon_keeps_only_hidden_matrices(sampler):
+    """Both samplers on an unbounded scene: rays from a camera inside the unit cube reach far
+    beyond it (far 1000); one loss step reaches the field, the appearance code of the rays'
+    image, and that image's pose correction; Muon's group is exactly the hidden matrices."""
+    proposal = ProposalConfig(
+        num_proposal_samples_per_ray=(16, 8),
+        num_nerf_samples_per_ray=8,
+        proposal_net_args_list=[dict(TOY_NET)],
+    )
+    config = MuonNeRFModelConfig(
+        scene="unbounded",
+        sampler=sampler,
+        proposal=proposal,
+        num_coarse_samples=8,
+        num_importance_samples=8,
+        geo_feat_dim=8,
+        head_width=16,
+    )
+    config.field.num_layers, config.field.width = 4, 16
+    model = config.setup(scene_box=SceneBox(aabb=torch.tensor([[-1.0] * 3, [1.0] * 3])), num_train_data=3)
+    n = 6
+    rays = RayBundle(
+        origins=torch.zeros(n, 3),
+        directions=torch.nn.functional.normalize(torch.randn(n, 3), dim=-1),
+        pixel_area=torch.full((n, 1), 1e-4),
+        camera_indices=torch.full((n, 1), 2, dtype=torch.long),
+    )
+    rays = model.collider(rays)
+    assert float(rays.fars.max()) == 1000.0
+    outputs = model.get_outputs(rays)
+    batch = {"image": torch.rand(n, 3)}
+    losses = model.get_loss_dict(outputs, batch, model.get_metrics_dict(outputs, batch))
+    assert "camera_opt_regularizer" in losses
+    sum(losses.values()).backward()
+    codes = model.field.appearance.embedding.weight.grad
+    assert codes[2].abs().sum() > 0 and codes[:2].abs().sum() == 0  # only image 2's code
+    poses = model.camera_optimizer.pose_adjustment.grad
+    assert poses[2].abs().sum() > 0 and poses[:2].abs().sum() == 0
+    groups = model.get_param_groups()
+    hidden = {id(layer.weight) for layer in model.field.mlp_base.hidden}
+    assert {id(p) for p in groups["fields_muon"]} == hidden
+    assert {id(p) for p in groups["camera_opt"]} == {id(model.camera_optimizer.pose_adjustment)}
 
 
 @pytest.fixture(scope="module")
