@@ -395,7 +395,7 @@ def test_capture_plan_and_profiles():
     as it ships); vanilla-nerf (no scene contraction) is refused on a capture."""
     bench = _bench_module()
     cpu, gpu = bench.CAPTURE_PROFILES["cpu"], bench.CAPTURE_PROFILES["gpu"]
-    assert (cpu.size, cpu.rays, cpu.iterations, cpu.curve_every) == (128, 512, 500, 100)
+    assert (cpu.size, cpu.rays, cpu.iterations, cpu.curve_every) == (96, 512, 400, 100)
     assert (gpu.size, gpu.rays, gpu.iterations, gpu.device, gpu.tf32) == (None, 4096, 5000, "cuda", True)
     plan = bench.run_plan(bench.NerfBenchConfig(), cpu)
     assert plan == [

@@ -42,6 +42,7 @@ from muon_nerf.nerf.config import (  # noqa: E402
     check_data,
     position_mlp,
 )
+from muon_nerf.nerf.captures import write_capture_scene  # noqa: E402
 from muon_nerf.nerf.data import write_sphere_scene  # noqa: E402
 from muon_nerf.nerf.field import MuonNeRFField  # noqa: E402
 from muon_nerf.nerf.lpips import cached_lpips  # noqa: E402
@@ -387,7 +388,11 @@ def test_check_data_names_what_is_missing(tmp_path):
             check_data(_datamanager(data, blender))
         assert reason in str(err.value) and "\n" not in str(err.value), (data, blender, err.value)
     check_data(_datamanager(scene, blender=True))  # a Blender scene under blender-data
-    check_data(_datamanager(tmp_path / "scene.json"))  # nerfstudio-data takes a transforms file
+    # nerfstudio-data takes a transforms file, whose frames check_capture then reads
+    with pytest.raises(InputError, match="has no frames list"):
+        check_data(_datamanager(tmp_path / "scene.json"))
+    capture = write_capture_scene(tmp_path / "capture", size=8, views=3, test_views=1)
+    check_data(_datamanager(capture / "transforms.json"))
     # without --data, the dataparser's own path is the one checked
     with pytest.raises(InputError, match="does not exist"):
         check_data(_datamanager(None, blender=True, parser_data=tmp_path / "nowhere"))
