@@ -36,13 +36,13 @@ from muon_nerf.fields.fold import OmegaFoldedLinear  # noqa: E402
 from muon_nerf.fields.hashgrid import HashGridConfig  # noqa: E402
 from muon_nerf.fit.errors import InputError  # noqa: E402
 from muon_nerf.method_configs import muon_nerf_adam_method, muon_nerf_method  # noqa: E402
+from muon_nerf.nerf.captures import write_capture_scene  # noqa: E402
 from muon_nerf.nerf.config import (  # noqa: E402
     MuonNeRFModelConfig,
     MuonNeRFTrainerConfig,
     check_data,
     position_mlp,
 )
-from muon_nerf.nerf.captures import write_capture_scene  # noqa: E402
 from muon_nerf.nerf.data import write_sphere_scene  # noqa: E402
 from muon_nerf.nerf.field import MuonNeRFField  # noqa: E402
 from muon_nerf.nerf.lpips import cached_lpips  # noqa: E402
