@@ -9,6 +9,7 @@ the source alone) reports no upward edge and no cycle.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -160,3 +161,83 @@ def test_a_command_whose_extra_is_missing_names_it_in_one_line(entry, argv, extr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and f"[{extra}] extra" in lines[0], out.stderr
     assert f"pip install 'muon-nerf[{extra}]'" in lines[0]
+
+
+STATE = textwrap.dedent(
+    """
+    import json, logging, os, signal, sys, warnings
+    import numpy as np
+    import torch
+
+    def state():
+        denormal = torch.tensor([1e-39], dtype=torch.float32) * torch.tensor([1.0])
+        mpl = sys.modules.get("matplotlib")
+        return {
+            "flush_denormal": bool(denormal.item() == 0.0),
+            "warnings_filters": repr(warnings.filters),
+            "matmul_precision": torch.get_float32_matmul_precision(),
+            "tf32": (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "default_dtype": str(torch.get_default_dtype()),
+            "grad_enabled": torch.is_grad_enabled(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "threads": torch.get_num_threads(),
+            "torch_rng": torch.random.get_rng_state().sum().item(),
+            "numpy_rng": int(np.random.get_state()[1].sum()),
+            "numpy_err": repr(sorted(np.geterr().items())),
+            "signals": repr([signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]),
+            "environ": repr(sorted(os.environ.items())),
+            "logging": repr((logging.root.level, logging.root.handlers)),
+            "matplotlib_backend": dict.__getitem__(mpl.rcParams, "backend") if mpl else None,
+        }
+    """
+)
+
+
+def _global_state_change(modules: list[str], then: str = "") -> dict:
+    """What importing ``modules`` (and running ``then``) changes in the process's global state,
+    measured after every third-party module those imports pull in was already imported, so
+    only our own modules' effects count."""
+    load = f"import importlib\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
+    listed = subprocess.run(
+        [sys.executable, "-c", load + "import json, sys; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    others = [m for m in json.loads(listed.stdout.splitlines()[-1]) if not m.startswith("muon_nerf")]
+    body = STATE + textwrap.dedent(
+        f"""
+        import importlib
+        for name in {others!r}:
+            try:
+                importlib.import_module(name)
+            except Exception:
+                pass
+        before = state()
+        """
+    )
+    report = "a = state()\nprint(json.dumps({k: [v, a[k]] for k, v in before.items() if v != a[k]}))"
+    body += load + then + "\n" + report + "\n"
+    out = subprocess.run(
+        [sys.executable, "-"], input=body, capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_importing_the_package_leaves_global_state_alone():
+    """Importing any of our modules (the nerfstudio plugin's entry point in every ``ns-*``
+    process, nerfacto's runs included, or the API in a notebook) changes no process-wide
+    setting: flush-to-zero, warning filters, matmul precision, RNGs, signal handlers, the
+    matplotlib backend… Commands set what they need when they start (``run_cli``)."""
+    pytest.importorskip("nerfstudio")
+    modules = [m for m in modules_of("muon_nerf") if not m.endswith(("__main__", "hashgrid_tcnn"))]
+    assert _global_state_change(modules) == {}
+
+
+def test_the_global_state_check_sees_a_command_start():
+    """The check can fail: a command's start (``run_cli``) flushes denormals to zero."""
+    change = _global_state_change(
+        ["muon_nerf.fit.errors"], "from muon_nerf.fit.errors import run_cli\nrun_cli(lambda: None)"
+    )
+    assert change["flush_denormal"] == [False, True], change

@@ -36,7 +36,12 @@ def _terminate(signum: int, frame: object) -> None:
 
 def run_cli(main: Callable[[], T]) -> T:
     """Run a command's body; turn ``InputError``/``ValueError``/``OSError`` into one line (exit
-    2), Ctrl-C and SIGTERM into one line (exit 130 / 143) after the body's cleanup."""
+    2), Ctrl-C and SIGTERM into one line (exit 130 / 143) after the body's cleanup. Every
+    command starts here, so the process-wide settings a command wants (SIGTERM handling,
+    ``flush_denormals``) are made here, never on import."""
+    from muon_nerf.fit.device import flush_denormals  # torch: loaded when a command runs
+
+    flush_denormals()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,18 +13,10 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor, nn
 
+from muon_nerf.fit.device import check_device
 from muon_nerf.fit.diagnostics import RankTracker
 from muon_nerf.fit.errors import DivergedError
 from muon_nerf.fit.signal import Signal
-
-# Gauss and WIRE activations underflow into denormal floats away from their peak, which x86 CPUs
-# compute in microcode (measured: Gauss steps 3.3×, WIRE 1.8× slower). Flush-to-zero is a
-# per-thread flag that OpenMP workers copy when they are created, so it is set when the fit loop
-# is imported (before the first parallel torch op of any CLI or script), not per fit: set later,
-# it reaches the main thread only. Only values below 1.2e-38 change (to 0). NumPy notices (its
-# `finfo` then reports the smallest subnormal as zero) and warns once per dtype: that is expected.
-torch.set_flush_denormal(True)
-warnings.filterwarnings("ignore", message="The value of the smallest subnormal", category=UserWarning)
 
 DIVERGENCE_FACTOR = 100.0
 """A fit whose last evaluated loss exceeds this many times its loss at step 1 has diverged."""
@@ -78,21 +69,6 @@ class FitConfig:
             raise ValueError(f"--eta-min must be >= 0, got {self.eta_min}")
         if self.checkpoint_every < 0:
             raise ValueError(f"--checkpoint-every must be >= 0 (0: none), got {self.checkpoint_every}")
-
-
-def check_device(name: str) -> None:
-    """Refuse (one line) a device torch does not know or this machine does not have."""
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ValueError(f"--device must be cpu, cuda or cuda:N, got {name!r}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"--device {name}: MPS is not available on this machine; use --device cpu")
 
 
 @dataclass

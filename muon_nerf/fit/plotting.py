@@ -1,4 +1,7 @@
-"""Figures shared by every front end: headless (Agg), consistent style, atomic PNG writes."""
+"""Figures shared by every front end: headless, consistent style, atomic PNG writes.
+
+Figures are ``matplotlib.figure.Figure`` objects drawn without pyplot, so no backend is chosen
+and no global state is touched: importing this module in a notebook leaves its backend alone."""
 
 from __future__ import annotations
 
@@ -7,27 +10,23 @@ import struct
 import zlib
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from muon_nerf.fit.io import atomic_write_bytes  # noqa: E402
+from muon_nerf.fit.io import atomic_write_bytes
 
 OPTIMIZER_COLORS = {"adam": "tab:blue", "muon": "tab:red"}
 
 
 def new_figure(rows: int, cols: int, size: tuple[float, float] | None = None):
     size = size or (3.0 * cols, 2.8 * rows)
-    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, constrained_layout=True)
-    return fig, axes
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=False)
 
 
 def save_figure(fig, path: Path, dpi: int = 150) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 

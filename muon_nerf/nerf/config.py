@@ -28,8 +28,8 @@ from muon_nerf.fields import Arch, FieldConfig
 from muon_nerf.fields.activations import ActivationConfig
 from muon_nerf.fields.encodings import EncodingConfig
 from muon_nerf.fields.hashgrid import HashGridConfig
+from muon_nerf.fit.device import check_device
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.loop import check_device
 from muon_nerf.nerf.captures import check_capture, read_transforms
 from muon_nerf.nerf.optimizers import FloatExponentialDecaySchedulerConfig, MuonOptimizerConfig
 from muon_nerf.nerf.scene import (

@@ -20,9 +20,9 @@ from rich.table import Table
 from muon_nerf.fields import MLPField
 from muon_nerf.fit.checkpoint import load_field as load_run_field
 from muon_nerf.fit.cli import cli, parse_run, parse_task
+from muon_nerf.fit.device import check_device
 from muon_nerf.fit.errors import InputError, run_cli
 from muon_nerf.fit.io import json_bytes, write_files, write_json
-from muon_nerf.fit.loop import check_device
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.run import execute
 from muon_nerf.sdf.extract import extract, mesh_files

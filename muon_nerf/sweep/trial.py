@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from muon_nerf.fit.device import flush_denormals
 from muon_nerf.fit.errors import DivergedError
 from muon_nerf.fit.metrics import lower_is_better
 from muon_nerf.fit.run import fit_one
@@ -63,6 +64,7 @@ def run_trial(
     primary metric is the worst value so it is never chosen.
     ``report`` receives every evaluation (step, loss, metrics) while the fit runs.
     """
+    flush_denormals()  # a Ray worker is a process of its own: set it before the first torch op
     torch.set_num_threads(max(1, threads))
     cfg = trial_config(base, point)
     primary, mode = signal.primary_metric, metric_mode(signal)
