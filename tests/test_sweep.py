@@ -156,9 +156,42 @@ def test_table_best_and_heat_map_mark_diverged_and_stopped_trials(tmp_path):
 def ray_runtime():
     ray = pytest.importorskip("ray", reason="muon-sweep needs the [sweep] extra (ray[tune])")
     pytest.importorskip("ray.tune", reason="muon-sweep needs the [sweep] extra (ray[tune])")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from muon_nerf.sweep.runner import start_local_ray
+
+    start_local_ray(2)  # muon-sweep's own start, with its retries on a loaded machine
     yield ray
     ray.shutdown()
+
+
+def test_local_ray_start_retries_a_missed_start_up_window_then_says_so(monkeypatch):
+    """Ray gives its node 30 s to register and raises a bare Exception when a loaded machine
+    misses it: muon-sweep (and this suite) try again, then stop with one line; other errors pass."""
+    pytest.importorskip("ray.tune", reason="muon-sweep needs the [sweep] extra (ray[tune])")
+    from muon_nerf.sweep import runner
+
+    calls, shutdowns = [], []
+    outcomes: list = []
+
+    def fake_init(**kwargs):
+        calls.append(kwargs)
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    monkeypatch.setattr(runner.ray, "init", fake_init)
+    monkeypatch.setattr(runner.ray, "shutdown", lambda: shutdowns.append(1))
+    missed = Exception("The current node timed out during startup. This could happen because …")
+    outcomes[:] = [missed, missed, None]
+    runner.start_local_ray(2)
+    assert len(calls) == 3 and len(shutdowns) == 2 and calls[-1]["num_cpus"] == 2
+    calls.clear()
+    outcomes[:] = [missed] * runner.RAY_START_TRIES
+    with pytest.raises(InputError, match="did not start within its 30 s window in 3 tries") as err:
+        runner.start_local_ray(2)
+    assert "\n" not in str(err.value) and len(calls) == runner.RAY_START_TRIES
+    outcomes[:] = [ValueError("num_cpus must be positive")]
+    with pytest.raises(ValueError, match="num_cpus"):
+        runner.start_local_ray(-1)
 
 
 def _rows(run_dir) -> list[dict]:

@@ -213,12 +213,31 @@ def _init_ray(cfg: SweepConfig) -> None:
                 "RAY_AUTH_MODE=token and its token in the environment)"
             ) from None
     else:
-        ray.init(
-            num_cpus=cfg.num_cpus,
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-        )
+        start_local_ray(cfg.num_cpus)
+
+
+RAY_START_TRIES = 3
+"""Ray gives its local node a fixed 30 s to register; a loaded machine can miss that window."""
+
+
+def start_local_ray(num_cpus: int | None) -> None:
+    """Start a local Ray runtime, retrying when its node misses Ray's start-up window (a bare
+    ``Exception`` from ``ray.init``); after ``RAY_START_TRIES`` misses, one line naming the cause.
+    Any other start-up error is Ray's own and passes through."""
+    for _ in range(RAY_START_TRIES):
+        try:
+            ray.init(
+                num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False
+            )
+            return
+        except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception for this one case
+            if "timed out during startup" not in str(err):
+                raise
+            ray.shutdown()
+    raise InputError(
+        f"Ray's local node did not start within its 30 s window in {RAY_START_TRIES} tries: the "
+        "machine is too loaded; retry when it is quieter, or attach to a running cluster with --address"
+    )
 
 
 def tune_trials(
