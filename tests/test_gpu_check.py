@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from muon_nerf.fit.metrics import psnr
+from muon_nerf.signals.image import read_image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +29,12 @@ def _gpu_check(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _black_psnr() -> float:
+    """PSNR of an all-black prediction of the dry run's image (the bundled kodim01_96x64)."""
+    image = torch.from_numpy(read_image(ROOT / "muon_nerf/assets/kodim01_96x64.png")[0])
+    return psnr(torch.zeros_like(image), image)
+
+
 def test_gpu_check_dry_run_writes_every_result(tmp_path):
     pytest.importorskip("nerfstudio", reason="the NeRF part needs the [nerf] extra")
     proc = _gpu_check("--dry-run", str(tmp_path))
@@ -39,17 +49,24 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
         "ngp",
         "speed.json",
     ]
-    image = json.loads((tmp_path / "image_relu.json").read_text())
-    assert set(image["results"]) == {"adam", "muon"} and image["results"]["muon"]["metrics"]["psnr"] > 0
+    # a few toy steps learn little, but a field that outputs zeros or NaN scores the black
+    # image's PSNR or NaN: every fit must beat black by a margin
+    floor = _black_psnr() + 1.5
+    for arch in ("relu", "siren"):
+        image = json.loads((tmp_path / f"image_{arch}.json").read_text())
+        assert set(image["results"]) == {"adam", "muon"}
+        assert all(r["metrics"]["psnr"] > floor for r in image["results"].values()), (arch, image["results"])
     speed = json.loads((tmp_path / "speed.json").read_text())
     assert speed["steps"][0]["ours_over_torch_optimizer"] > 0 and speed["loop_overhead"][0]["ratio"] > 0
-    assert speed["ttq"]["adam_final_psnr"] > 0 and speed["steps"][0]["muon_over_adam_stream"] > 0
+    assert min(speed["ttq"]["adam_final_psnr"], speed["ttq"]["muon_final_psnr"]) > floor, speed["ttq"]
+    assert speed["steps"][0]["muon_over_adam_stream"] > 0
     assert "failed parts: 0" in (tmp_path / "gpu_check.log").read_text()
     nerf_files = sorted(p.name for p in (tmp_path / "nerf").iterdir())
     assert nerf_files == ["renders", "renders.png", "results.json", "results.md"]
     nerf = json.loads((tmp_path / "nerf" / "results.json").read_text())
     assert [(r["arch"], r["optimizer"]) for r in nerf["runs"]] == [("relu_pe", "adam"), ("relu_pe", "muon")]
-    assert nerf["background_psnr"] > 0 and all(r["test_psnr"] > 0 for r in nerf["runs"])
+    # black renders of the white-background toy scene score ≈ 0 dB, NaN renders NaN
+    assert 5 < nerf["background_psnr"] < 30 and all(r["test_psnr"] > 5 for r in nerf["runs"]), nerf["runs"]
     ngp = json.loads((tmp_path / "ngp" / "results.json").read_text())
     assert [(r["method"], r["optimizer"]) for r in ngp["runs"]] == [
         ("muon-ngp-adam", "adam"),
