@@ -8,6 +8,7 @@ from PIL import Image
 import muon_nerf.fit.figures as figures
 from muon_nerf.fit.diagnostics import RankTracker
 from muon_nerf.fit.loop import FitResult
+from muon_nerf.fit.report import comparison_table
 from muon_nerf.signals.image import ImageSignal
 
 
@@ -52,3 +53,14 @@ def test_every_training_figure_goes_through_draw_curves(tmp_path, monkeypatch):
     for name in ("curves.png", "ranks.png", "compare.png"):
         with Image.open(tmp_path / name) as img:
             assert img.format == "PNG"
+
+
+def test_console_table_is_titled_by_the_optimizers_that_ran():
+    """One optimizer (``--print-split`` or ``--optimizer muon``) is not titled "Adam vs Muon",
+    and only a comparison gets the difference column."""
+    signal = ImageSignal(torch.rand(12, 16, 3))
+    one = comparison_table(signal, {"muon": _result(2.0)})
+    both = comparison_table(signal, {"adam": _result(1.0), "muon": _result(2.0)})
+    assert one.title == "image: Muon" and [c.header for c in one.columns] == ["metric", "muon"]
+    assert both.title == "image: Adam vs Muon" and both.columns[-1].header == "muon − adam"
+    assert list(both.columns[-1].cells)[0] == "+10.000"  # psnr 20 − 10

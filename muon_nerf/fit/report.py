@@ -10,8 +10,8 @@ from muon_nerf.fit.signal import Signal
 
 def comparison_table(signal: Signal, results: dict[str, FitResult]) -> Table:
     """Metrics, final stable rank per hidden layer and train time per optimizer (and the
-    difference Muon − Adam when both ran)."""
-    table = Table(title=f"{signal.task}: Adam vs Muon")
+    difference Muon − Adam when both ran). The title names the optimizers that ran."""
+    table = Table(title=f"{signal.task}: {' vs '.join(n.capitalize() for n in results)}")
     table.add_column("metric")
     for name in results:
         table.add_column(name, justify="right")
