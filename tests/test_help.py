@@ -138,3 +138,19 @@ def test_options_parser_reads_wrapped_and_bare_help():
         ("options", "--bare INT", "(default: 3)"),
         ("data options", "--image PATH", "The image. (default: None)"),
     ]
+
+
+def test_muon_fit_help_names_every_other_front_end_and_its_extra(monkeypatch, capsys):
+    """A core-only install has no ``ns-train`` at all (nerfstudio brings it): ``muon-fit --help``
+    is where a newcomer learns which extra brings which command."""
+    from muon_nerf.signals.cli import entrypoint
+
+    monkeypatch.setattr("sys.argv", ["muon-fit", "--help"])
+    entrypoint()
+    out = capsys.readouterr().out
+    assert out.startswith("usage: muon-fit {image,audio,ct,sisr}")
+    extras = {"muon-sdf": "[sdf]", "muon-sweep": "[sweep]", "ns-train muon-nerf": "[nerf]"}
+    for command, extra in extras.items():
+        (line,) = [line for line in out.splitlines() if line.strip().startswith(command)]
+        assert line.rstrip().endswith(extra), line
+    assert max(len(line) for line in out.splitlines()[1:]) <= 100

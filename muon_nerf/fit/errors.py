@@ -57,15 +57,22 @@ def run_cli(main: Callable[[], T]) -> T:
 
 
 def dispatch_task(
-    prog: str, tasks: Collection[str], main: Callable[[str, list[str]], object], usage: str = ""
+    prog: str,
+    tasks: Collection[str],
+    main: Callable[[str, list[str]], object],
+    usage: str = "",
+    epilog: str = "",
 ) -> None:
-    """``prog <task> [FLAGS]``: run ``main(task, flags)``, or print usage / a one-line error (exit 2)."""
+    """``prog <task> [FLAGS]``: run ``main(task, flags)``, or print usage (and ``epilog``) / a
+    one-line error (exit 2)."""
     argv = sys.argv[1:]
     if argv and argv[0] in tasks:
         main(argv[0], argv[1:])
         return
     if argv and argv[0] in ("-h", "--help"):
         print(f"usage: {prog} {{{','.join(tasks)}}} {usage}[FLAGS]   ({prog} <task> --help for flags)")
+        if epilog:
+            print(epilog)
         return
     got = argv[0] if argv else "nothing"
     print(f"error: first argument must be a task: {', '.join(tasks)}; got {got}", file=sys.stderr)

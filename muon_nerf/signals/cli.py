@@ -34,5 +34,14 @@ def main(task: str, args: list[str] | None = None) -> None:
     run_cli(body)
 
 
+FRONT_ENDS = """\
+the other front ends, each with its pip extra (pip install -e ".[all]" brings them all):
+  muon-sdf fit|extract|eval    signed distance fields of meshes            [sdf]
+  muon-sweep <task>            learning-rate sweeps on Ray Tune            [sweep]
+  ns-train muon-nerf|muon-ngp  NeRF: our methods in nerfstudio's ns-*      [nerf]
+without its extra, muon-sdf and muon-sweep say which to install; ns-train is nerfstudio's own
+command, so it is missing altogether until the [nerf] extra brings nerfstudio."""
+
+
 def entrypoint() -> None:
-    dispatch_task("muon-fit", FIT_TASKS, main, usage="[--preset FILE | --profile NAME] ")
+    dispatch_task("muon-fit", FIT_TASKS, main, usage="[--preset FILE | --profile NAME] ", epilog=FRONT_ENDS)
