@@ -6,8 +6,6 @@ and no global state is touched: importing this module in a notebook leaves its b
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -43,19 +41,14 @@ def draw_panel(ax, title: str, data: np.ndarray, cmap: str | None = None) -> Non
 
 
 def _png16_color(image: np.ndarray) -> bytes:
-    """A 16-bit RGB/RGBA PNG, which Pillow cannot write: the PNG chunks by hand (big-endian
-    samples, filter 0 per row, zlib)."""
+    """A 16-bit RGB/RGBA PNG, which Pillow cannot write, through pypng."""
+    import png
+
     height, width, channels = image.shape
-    color_type = {3: 2, 4: 6}[channels]
-    rows = np.ascontiguousarray(image.astype(">u2")).view(np.uint8).reshape(height, width * channels * 2)
-    raw = b"".join(b"\x00" + row.tobytes() for row in rows)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
+    writer = png.Writer(width, height, greyscale=False, alpha=channels == 4, bitdepth=16)
+    buf = io.BytesIO()
+    writer.write_array(buf, np.ascontiguousarray(image, dtype=np.uint16).reshape(-1))
+    return buf.getvalue()
 
 
 def png_bytes(image: np.ndarray) -> bytes:
