@@ -255,6 +255,50 @@ def test_float_schedulers_match_nerfstudio_and_load_weights_only(ours, theirs, t
         _save_load({"sched": ref_sched.state_dict()}, tmp_path)
 
 
+def test_every_schedule_decays_10x_over_the_run_whatever_lr_and_iterations(tmp_path, capsys, monkeypatch):
+    """Each group's schedule follows the run: its final lr is a tenth of the lr it was given (set
+    on the command line or not), over ``--max-num-iterations`` as given; nerfacto's camera
+    schedule keeps its own numbers. A schedule that cannot mean that stops ns-train in one line."""
+    config = copy.deepcopy(muon_nerf_method.config)
+    assert isinstance(config, MuonNeRFTrainerConfig)
+    config.max_num_iterations = 40
+    config.optimizers["fields_muon"]["optimizer"].lr = 0.05
+    config.optimizers["fields"]["optimizer"].lr = 2e-3
+    monkeypatch.chdir(tmp_path)
+    config.setup(local_rank=0, world_size=1)  # a Trainer, not yet set up: the schedules resolve here
+    for name, lr, final, steps in (("fields_muon", 0.05, 0.005, 40), ("fields", 2e-3, 2e-4, 40)):
+        param = torch.nn.Parameter(torch.zeros(4, 4))
+        opt = config.optimizers[name]["optimizer"].setup([param])
+        sched = config.optimizers[name]["scheduler"].setup().get_scheduler(optimizer=opt, lr_init=lr)
+        assert config.optimizers[name]["scheduler"].max_steps == steps
+        for _ in range(steps):
+            param.grad = torch.ones_like(param)
+            opt.step()
+            sched.step()
+        assert opt.param_groups[0]["lr"] == pytest.approx(final, rel=1e-9), name
+    assert config.optimizers["camera_opt"]["scheduler"].max_steps == 5000
+    assert config.optimizers["camera_opt"]["scheduler"].lr_final == 1e-4
+    bad = {
+        "decay": (0.5, "--optimizers.fields.scheduler.decay must be a finite factor >= 1"),
+        "lr_final": (
+            1e-5,
+            "--optimizers.fields.scheduler.decay (10) and scheduler.lr-final (1e-05): set one",
+        ),
+        "max_steps": (0, "--optimizers.fields.scheduler.max-steps must be >= 1"),
+    }
+    scene = write_sphere_scene(tmp_path / "s", size=8, views={"train": 1, "val": 1, "test": 1})
+    capsys.readouterr()  # the trainer's own warnings above
+    for key, (value, reason) in bad.items():
+        broken = copy.deepcopy(muon_nerf_method.config)
+        broken.pipeline.datamanager.data = scene
+        broken.pipeline.datamanager.dataparser = BlenderDataParserConfig()
+        setattr(broken.optimizers["fields"]["scheduler"], key, value)
+        with pytest.raises(SystemExit) as exit_info:
+            broken.print_to_terminal()
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.startswith(f"error: {reason}") and err.count("\n") == 1, err
+
+
 def test_field_normalizes_positions_by_the_scene_box():
     field = MuonNeRFField(AABB, FieldConfig(arch="relu_pe", num_layers=3, width=8))
     corners = torch.tensor([[-1.5, -1.5, -1.5], [1.5, 1.5, 1.5], [0.0, 0.75, -0.75]])

@@ -31,7 +31,11 @@ from muon_nerf.fields.hashgrid import HashGridConfig
 from muon_nerf.fit.device import check_device
 from muon_nerf.fit.errors import InputError
 from muon_nerf.nerf.captures import check_capture, read_transforms
-from muon_nerf.nerf.optimizers import FloatExponentialDecaySchedulerConfig, MuonOptimizerConfig
+from muon_nerf.nerf.optimizers import (
+    FloatExponentialDecaySchedulerConfig,
+    MuonOptimizerConfig,
+    check_schedule,
+)
 from muon_nerf.nerf.scene import (
     Background,
     Contraction,
@@ -40,7 +44,7 @@ from muon_nerf.nerf.scene import (
     PoseRefinement,
     SceneKind,
 )
-from muon_nerf.optim import MUON_LR, OptimizerName
+from muon_nerf.optim import OptimizerName
 
 NERF_ADAM_LR = 5e-4
 """Adam's lr for everything but the hidden matrices (vanilla NeRF's)."""
@@ -264,6 +268,13 @@ class MuonNeRFTrainerConfig(TrainerConfig):
     def print_to_terminal(self) -> None:
         try:
             check_data(self.pipeline.datamanager)
+            for name, entry in self.optimizers.items():
+                scheduler = entry.get("scheduler")
+                if isinstance(scheduler, FloatExponentialDecaySchedulerConfig):
+                    try:
+                        check_schedule(scheduler)
+                    except ValueError as err:
+                        raise InputError(f"--optimizers.{name}.{err}") from None
             if self.machine.device_type in ("cuda", "mps"):
                 try:
                     check_device(self.machine.device_type)
@@ -274,6 +285,15 @@ class MuonNeRFTrainerConfig(TrainerConfig):
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
         super().print_to_terminal()
+
+    def setup(self, **kwargs: Any) -> Any:
+        """The trainer, after every decay schedule left without ``max_steps`` is given the run's
+        ``max_num_iterations`` (known only now: tyro sets it after the method config is built)."""
+        for entry in self.optimizers.values():
+            scheduler = entry.get("scheduler")
+            if isinstance(scheduler, FloatExponentialDecaySchedulerConfig) and scheduler.max_steps is None:
+                scheduler.max_steps = self.max_num_iterations
+        return super().setup(**kwargs)
 
 
 def trainer_config(
@@ -307,27 +327,19 @@ def trainer_config(
         optimizers={
             "fields": {
                 "optimizer": AdamOptimizerConfig(lr=NERF_ADAM_LR, eps=1e-8),
-                "scheduler": FloatExponentialDecaySchedulerConfig(
-                    lr_final=NERF_ADAM_LR / 10, max_steps=max_num_iterations
-                ),
+                "scheduler": FloatExponentialDecaySchedulerConfig(decay=10),
             },
             "fields_muon": {
                 "optimizer": MuonOptimizerConfig(),
-                "scheduler": FloatExponentialDecaySchedulerConfig(
-                    lr_final=MUON_LR / 10, max_steps=max_num_iterations
-                ),
+                "scheduler": FloatExponentialDecaySchedulerConfig(decay=10),
             },
             "fields_encoding": {
                 "optimizer": AdamOptimizerConfig(lr=NGP_ADAM_LR, eps=1e-15),
-                "scheduler": FloatExponentialDecaySchedulerConfig(
-                    lr_final=NGP_ADAM_LR / 10, max_steps=max_num_iterations
-                ),
+                "scheduler": FloatExponentialDecaySchedulerConfig(decay=10),
             },
             "proposal_networks": {
                 "optimizer": AdamOptimizerConfig(lr=NGP_ADAM_LR, eps=1e-15),
-                "scheduler": FloatExponentialDecaySchedulerConfig(
-                    lr_final=NGP_ADAM_LR / 10, max_steps=max_num_iterations
-                ),
+                "scheduler": FloatExponentialDecaySchedulerConfig(decay=10),
             },
             # nerfacto's camera optimizer schedule (pose refinement, unbounded scenes)
             "camera_opt": {
@@ -362,8 +374,6 @@ def ngp_trainer_config(
     datamanager.train_num_rays_per_batch = datamanager.eval_num_rays_per_batch = 4096
     config.optimizers["fields"] = {
         "optimizer": AdamOptimizerConfig(lr=NGP_ADAM_LR, eps=1e-15),
-        "scheduler": FloatExponentialDecaySchedulerConfig(
-            lr_final=NGP_ADAM_LR / 10, max_steps=max_num_iterations
-        ),
+        "scheduler": FloatExponentialDecaySchedulerConfig(decay=10),
     }
     return config

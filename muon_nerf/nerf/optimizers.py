@@ -12,7 +12,8 @@ default), which breaks ``ns-eval``, ``ns-render`` and resuming.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 from nerfstudio.engine.optimizers import OptimizerConfig
 from nerfstudio.engine.schedulers import (
@@ -61,10 +62,40 @@ def as_float_lr(scheduler: LambdaLR) -> FloatLambdaLR:
 
 
 class FloatExponentialDecayScheduler(ExponentialDecayScheduler):
-    """nerfstudio's exponential decay with warmup, storing floats."""
+    """nerfstudio's exponential decay with warmup, storing floats; with ``decay`` set, its final
+    lr is the optimizer's own lr over ``decay``, whatever lr the group was given."""
+
+    config: FloatExponentialDecaySchedulerConfig
 
     def get_scheduler(self, optimizer: Optimizer, lr_init: float) -> FloatLambdaLR:
-        return as_float_lr(super().get_scheduler(optimizer, lr_init))
+        config = self.config
+        check_schedule(config)
+        if config.max_steps is None:
+            raise ValueError("max_steps is unset: MuonNeRFTrainerConfig.setup sets it to max_num_iterations")
+        if config.decay is not None:
+            self.config = replace(config, lr_final=lr_init / config.decay)
+        try:
+            return as_float_lr(super().get_scheduler(optimizer, lr_init))
+        finally:
+            self.config = config
+
+
+def check_schedule(config: FloatExponentialDecaySchedulerConfig) -> None:
+    """Refuse (one line) a schedule that would not do what it says: both a derived and a fixed
+    final lr, a decay factor that is not a finite number ≥ 1, or max steps below 1."""
+    if config.decay is not None:
+        if config.lr_final is not None:
+            raise ValueError(
+                f"scheduler.decay ({config.decay}) and scheduler.lr-final ({config.lr_final}): set one"
+            )
+        if not (math.isfinite(config.decay) and config.decay >= 1):
+            raise ValueError(
+                f"scheduler.decay must be a finite factor >= 1 (10: ends 10x lower), got {config.decay}"
+            )
+    if config.max_steps is not None and config.max_steps < 1:
+        raise ValueError(
+            f"scheduler.max-steps must be >= 1 (unset: the run's max-num-iterations), got {config.max_steps}"
+        )
 
 
 class FloatCosineDecayScheduler(CosineDecayScheduler):
@@ -76,9 +107,17 @@ class FloatCosineDecayScheduler(CosineDecayScheduler):
 
 @dataclass
 class FloatExponentialDecaySchedulerConfig(ExponentialDecaySchedulerConfig):
-    """Same options as nerfstudio's ``ExponentialDecaySchedulerConfig``; checkpoint-safe."""
+    """nerfstudio's ``ExponentialDecaySchedulerConfig``, checkpoint-safe, with a schedule that
+    follows the run: ``decay`` derives the final lr from the group's lr, and ``max_steps`` left
+    unset follows ``--max-num-iterations``, so changing either never turns "10× lower at the end"
+    into another ratio (or a rise)."""
 
     _target: type = field(default_factory=lambda: FloatExponentialDecayScheduler)
+    decay: float | None = None
+    """The factor the lr falls by over ``max_steps`` (lr_final = the optimizer's lr / decay);
+    unset: ``lr_final`` as given (nerfstudio's meaning: unset there too is a constant lr)."""
+    max_steps: int | None = None  # type: ignore[assignment]  # nerfstudio's is an int
+    """Steps of the decay; unset: the run's ``max_num_iterations``."""
 
 
 @dataclass
