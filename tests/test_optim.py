@@ -3,8 +3,11 @@ adjustment against its closed forms, the Newton–Schulz band, and the one param
 
 from __future__ import annotations
 
+import ast
 import io
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,6 +24,7 @@ from muon_nerf.optim import (
     split_by_role,
     zeropower_via_newtonschulz5,
 )
+from muon_nerf.optim import muon as muon_module
 from tests.conftest import ToyEncodingConfig
 
 BF16_EPS = torch.finfo(torch.bfloat16).eps
@@ -292,3 +296,218 @@ def test_scheduler_and_state_dict_round_trip_through_weights_only_checkpoint():
             s.step()
     for a, b in zip(fields[0].parameters(), fields[1].parameters(), strict=True):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+# MuonWithAuxAdam at torch.optim's standard (issue 26): real defaults, every value checked, typos refused
+
+
+def _matrix() -> nn.Parameter:
+    return nn.Parameter(torch.randn(8, 4, generator=torch.Generator().manual_seed(3)))
+
+
+def test_unknown_constructor_argument_and_group_key_are_refused():
+    p = _matrix()
+    with pytest.raises(TypeError, match="bad_key"):  # as torch.optim.Adam([p], bad_key=1) does
+        MuonWithAuxAdam([p], bad_key=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="bad_key"):
+        torch.optim.Adam([p], bad_key=1)  # type: ignore[call-arg]
+    # torch ignores a group key it does not know; a typo here would silently train with the default
+    with pytest.raises(ValueError, match=r"'momentun' for a Muon group .*allowed: lr, momentum, nesterov"):
+        MuonWithAuxAdam([dict(params=[p], use_muon=True, momentun=0.5)])
+    with pytest.raises(
+        ValueError, match=r"'momentum' for an Adam group .*allowed: lr, betas, eps, weight_decay"
+    ):
+        MuonWithAuxAdam([dict(params=[p], momentum=0.5)])  # a Muon key on an Adam group
+    with pytest.raises(ValueError, match="Invalid use_muon value: 1"):
+        MuonWithAuxAdam([dict(params=[p], use_muon=1)])
+
+
+BAD_VALUES = [
+    (dict(momentum=1.5), "Invalid momentum value: 1.5"),
+    (dict(momentum=-0.1), "Invalid momentum value: -0.1"),
+    (dict(muon_lr=-1.0), "Invalid learning rate: -1.0"),
+    (dict(adam_lr=-1e-3), "Invalid learning rate: -0.001"),
+    (dict(muon_lr=math.inf), "Invalid learning rate: inf"),
+    (dict(adam_lr=math.nan), "Invalid learning rate: nan"),
+    (dict(adam_eps=-1e-8), "Invalid epsilon value: -1e-08"),
+    (dict(ns_eps=0.0), "Invalid epsilon value: 0.0"),  # Muon's floor: 0 turns a zero update into NaN
+    (dict(muon_weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
+    (dict(adam_weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
+    (dict(betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
+    (dict(betas=(0.9, -0.5)), "Invalid beta parameter at index 1: -0.5"),
+    (dict(betas=(0.9,)), "Invalid betas value"),
+    (dict(ns_steps=0), "Invalid ns_steps value: 0"),
+    (dict(ns_steps=100), "Invalid ns_steps value: 100"),
+    (dict(ns_steps=2.5), "Invalid ns_steps value: 2.5"),
+    (dict(nesterov="yes"), "Invalid nesterov value: 'yes'"),
+    (dict(ns_coefficients=(3.4, -4.7)), "Invalid ns_coefficients value"),
+    (dict(adjust_lr="spectral"), "adjust_lr must be 'original' or 'match_rms_adamw'"),
+]
+"""Constructor arguments out of range or of the wrong type, and the start of their message."""
+
+
+def _as_group_keys(kwargs: dict) -> tuple[dict, bool]:
+    """A constructor argument as the group key it is the default of, and the group's kind."""
+    ((name, value),) = kwargs.items()
+    for use_muon, keys in ((True, muon_module.MUON_KEYS), (False, muon_module.ADAM_KEYS)):
+        for key, default in keys.items():
+            if default == name:
+                return {key: value}, use_muon
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("kwargs, message", BAD_VALUES, ids=[str(kw) for kw, _ in BAD_VALUES])
+def test_bad_hyperparameter_is_refused_as_default_as_group_value_and_when_added(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MuonWithAuxAdam([_matrix()], **kwargs)
+    group, use_muon = _as_group_keys(kwargs)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MuonWithAuxAdam([dict(params=[_matrix()], use_muon=use_muon, **group)])
+    opt = MuonWithAuxAdam([nn.Parameter(torch.zeros(3))])
+    with pytest.raises(ValueError, match=re.escape(message)):
+        opt.add_param_group(dict(params=[_matrix()], use_muon=use_muon, **group))
+    assert len(opt.param_groups) == 1  # nothing half-added
+
+
+def test_defaults_are_the_constructors_arguments_and_fill_each_kind_of_group():
+    p, b = _matrix(), nn.Parameter(torch.zeros(4))
+    opt = MuonWithAuxAdam([dict(params=[p], use_muon=True), dict(params=[b])], muon_lr=0.05, momentum=0.9)
+    assert opt.defaults == {**muon_module.DEFAULTS, "muon_lr": 0.05, "momentum": 0.9}
+    muon, adam = opt.param_groups
+    assert {k: v for k, v in muon.items() if k != "params"} == dict(
+        use_muon=True,
+        lr=0.05,
+        momentum=0.9,
+        nesterov=True,
+        ns_steps=5,
+        ns_coefficients=MuonConfig().ns_coefficients,
+        eps=1e-7,
+        weight_decay=0.0,
+        adjust_lr="original",
+    )
+    assert {k: v for k, v in adam.items() if k != "params"} == dict(
+        use_muon=False, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
+    )
+    # a bare list of tensors is one group with the defaults: Adam, as a group without use_muon
+    (group,) = MuonWithAuxAdam([b], adam_lr=0.01).param_groups
+    assert not group["use_muon"] and group["lr"] == 0.01
+    # MuonConfig's defaults are the optimizer's, declared once
+    assert MuonConfig().group([p], muon_module.MUON_LR) == {
+        **muon,
+        "params": [p],
+        "lr": 0.02,
+        "momentum": 0.95,
+    }
+
+
+def test_added_param_groups_take_the_defaults_and_train_as_torch_muon_and_adam():
+    """``add_param_group`` with only ``params`` (and ``use_muon``): the group steps as
+    ``torch.optim.Muon`` / ``torch.optim.Adam`` built with the same settings would."""
+    first = nn.Parameter(torch.zeros(3))
+    w, b = _matrix(), nn.Parameter(torch.randn(4, generator=torch.Generator().manual_seed(4)))
+    ref_w, ref_b = nn.Parameter(w.detach().clone()), nn.Parameter(b.detach().clone())
+    opt = MuonWithAuxAdam(
+        [first], muon_lr=0.05, momentum=0.9, nesterov=False, adam_lr=0.01, betas=(0.8, 0.99)
+    )
+    opt.add_param_group({"params": w, "use_muon": True})  # a lone tensor, as torch takes it
+    opt.add_param_group({"params": iter([b])})  # an iterator, read once
+    assert [g["params"] for g in opt.param_groups[1:]] == [[w], [b]]
+    ref_muon = torch.optim.Muon([ref_w], lr=0.05, momentum=0.9, nesterov=False, weight_decay=0.0)
+    ref_adam = torch.optim.Adam([ref_b], lr=0.01, betas=(0.8, 0.99))
+    for step in range(3):
+        g = torch.Generator().manual_seed(10 + step)
+        grad_w, grad_b = torch.randn(8, 4, generator=g), torch.randn(4, generator=g)
+        w.grad, ref_w.grad, b.grad, ref_b.grad = grad_w, grad_w.clone(), grad_b, grad_b.clone()
+        opt.step()
+        ref_muon.step()
+        ref_adam.step()
+    assert not torch.equal(w, _matrix())  # the added Muon matrix moved...
+    torch.testing.assert_close(w, ref_w, atol=3 * adjusted_lr(0.05, "original", w.shape) * BF16_EPS, rtol=0)
+    torch.testing.assert_close(b, ref_b, atol=1e-7, rtol=0)  # ...and the added Adam vector, as torch's
+    assert torch.equal(first, torch.zeros(3))  # no gradient, no step
+
+
+def test_add_param_group_refuses_what_torch_refuses_and_non_matrices_on_muon():
+    w = _matrix()
+    opt = MuonWithAuxAdam([dict(params=[w], use_muon=True)])
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group(dict(params=[w]))  # torch's own check still runs
+    with pytest.raises(TypeError, match="ordered collections"):
+        opt.add_param_group(dict(params={_matrix()}, use_muon=True))
+    with pytest.raises(ValueError, match=r"2-D weight matrices only; got a parameter of shape \(4,\)"):
+        opt.add_param_group(dict(params=[nn.Parameter(torch.zeros(4))], use_muon=True))
+    with pytest.raises(ValueError, match=r"2-D weight matrices only; got a parameter of shape \(2, 3, 3\)"):
+        opt.add_param_group(dict(params=[nn.Parameter(torch.zeros(2, 3, 3))], use_muon=True))
+    with pytest.raises(ValueError, match="Unknown param group key"):
+        opt.add_param_group(dict(params=[_matrix()], use_muon=True, lr_muon=0.1))
+    assert len(opt.param_groups) == 1
+    opt.add_param_group(dict(params=[nn.Parameter(torch.zeros(4))]))  # a vector on Adam is fine
+    opt.add_param_group(dict(params=[_matrix()], use_muon=True, initial_lr=0.02))  # after a scheduler
+    assert len(opt.param_groups) == 3
+
+
+def test_muon_config_check_refuses_what_the_optimizer_refuses():
+    with pytest.raises(ValueError, match="--momentum must be in"):
+        MuonConfig(momentum=1.5).check()
+    with pytest.raises(ValueError, match="adjust_lr must be"):
+        MuonConfig(adjust_lr="spectral").check()  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Invalid ns_coefficients value"):
+        MuonConfig(ns_coefficients=(1.0, math.nan, 0.0)).check()
+
+
+CHECKPOINT_KEYS = {
+    True: {"params", "use_muon", "lr", "momentum", "nesterov", "ns_steps", "ns_coefficients", "eps"}
+    | {"weight_decay", "adjust_lr", "initial_lr"},
+    False: {"params", "use_muon", "lr", "betas", "eps", "weight_decay", "initial_lr"},
+}
+"""A checkpoint's param group keys, Muon and Adam (the format before issue 26; ``initial_lr``:
+the scheduler's)."""
+
+
+def _through_checkpoint(obj: dict) -> dict:
+    """``obj`` saved and loaded back as a resumed run reads it (``weights_only``)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+def test_state_dict_keeps_its_format_and_round_trips_with_an_added_group():
+    def build(field: MLPField) -> tuple[MuonWithAuxAdam, torch.optim.lr_scheduler.LRScheduler]:
+        """Muon + Adam groups, and the last layer in an Adam group of its own added afterwards."""
+        opt = build_optimizer(field, "muon", lr=1e-2, muon_lr=0.05)
+        last = [p for name, p in field.named_parameters() if name.startswith("last")]
+        opt.param_groups[1]["params"] = [
+            p for p in opt.param_groups[1]["params"] if all(p is not q for q in last)
+        ]
+        opt.add_param_group(dict(params=last, lr=3e-3))
+        return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    fields = [_field(), _field()]
+    fields[1].load_state_dict(fields[0].state_dict())
+    (opt, sched), (opt2, sched2) = build(fields[0]), build(fields[1])
+    _train(fields[0], [opt], 3)
+    for _ in range(3):
+        sched.step()
+    saved = opt.state_dict()
+    assert [set(g) for g in saved["param_groups"]] == [
+        CHECKPOINT_KEYS[g["use_muon"]] for g in saved["param_groups"]
+    ]
+    assert [g["lr"] for g in saved["param_groups"]] == [0.05 / 2, 1e-2 / 2, 3e-3 / 2]
+    ckpt = _through_checkpoint({"field": fields[0].state_dict(), "opt": saved, "sched": sched.state_dict()})
+    fields[1].load_state_dict(ckpt["field"])
+    opt2.load_state_dict(ckpt["opt"])
+    sched2.load_state_dict(ckpt["sched"])
+    assert opt2.state_dict()["param_groups"] == saved["param_groups"]
+    _train(fields[0], [opt], 2)
+    _train(fields[1], [opt2], 2)
+    for a, b in zip(fields[0].parameters(), fields[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_the_algorithm_module_imports_torch_only():
+    """``optim/muon.py`` (the algorithm) never imports the policy or the fields; ``groups.py`` may."""
+    tree = ast.parse(Path(muon_module.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not {m for m in imported if m.startswith("muon_nerf")}, imported

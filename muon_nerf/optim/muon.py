@@ -6,83 +6,68 @@ Newton–Schulz orthogonalization in bf16, shape-dependent LR scale), written he
 with public torch API only (tests check it against ``torch.optim.Muon``); Adam groups use
 ``torch.optim.adam.adam``, the functional behind ``torch.optim.Adam``.
 
-Which parameters go to Muon is decided by each layer's *role* in the field (first, hidden,
-last, encoding, head), never by guessing from tensor shapes: a first-layer weight is 2-D too,
-but orthogonalizing it hurts coordinate networks (McGinnis et al. 2025). ``split_by_role`` is the
-one place that decides; every front end (``muon-fit``, ``muon-sdf``, ``muon-sweep``, the
-nerfstudio plugin) builds its groups through it.
+This module is the algorithm only: which parameters go to Muon, and the command-line settings,
+are the policy in :mod:`muon_nerf.optim.groups`.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 from torch.optim import adam as _adam
+from torch.optim.optimizer import ParamsT
 
-from muon_nerf.fields.roles import HasParamRoles, ParamRole
-
-OptimizerName = Literal["adam", "muon"]
-GroupName = Literal["muon", "adam", "encoding"]
 CompileMode = Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"]
 AdjustLr = Literal["original", "match_rms_adamw"]
 
-MUON_LR = 0.02
-"""Muon's learning rate unless a task sets its own (Keller Jordan's default)."""
-ADAM_LR = 1e-3
+DEFAULTS: dict[str, Any] = dict(
+    use_muon=False,
+    muon_lr=0.02,  # Keller Jordan's
+    momentum=0.95,
+    nesterov=True,
+    ns_steps=5,
+    ns_coefficients=(3.4445, -4.7750, 2.0315),
+    ns_eps=1e-7,
+    muon_weight_decay=0.0,  # the paper's; torch.optim.Muon's is 0.1
+    adjust_lr="original",
+    adam_lr=1e-3,
+    betas=(0.9, 0.999),
+    adam_eps=1e-8,
+    adam_weight_decay=0.0,
+)
+"""``MuonWithAuxAdam``'s hyperparameters and defaults, declared once: torch.optim.Muon's for Muon
+(except weight decay 0) and torch.optim.Adam's for Adam. Also the optimizer's ``defaults``."""
+MUON_KEYS: dict[str, str] = dict(
+    lr="muon_lr",
+    momentum="momentum",
+    nesterov="nesterov",
+    ns_steps="ns_steps",
+    ns_coefficients="ns_coefficients",
+    eps="ns_eps",
+    weight_decay="muon_weight_decay",
+    adjust_lr="adjust_lr",
+)
+"""A Muon group's hyperparameters (torch.optim.Muon's names), each with the default it takes."""
+ADAM_KEYS: dict[str, str] = dict(
+    lr="adam_lr", betas="betas", eps="adam_eps", weight_decay="adam_weight_decay"
+)
+"""An Adam group's hyperparameters (torch.optim.Adam's names), each with the default it takes."""
+OTHER_KEYS = ("params", "use_muon", "param_names", "initial_lr")
+"""Keys any group may hold besides its hyperparameters (``param_names``: torch's named params;
+``initial_lr``: set by LR schedulers, given again when a group is added after one)."""
+MAX_NS_STEPS = 99
 
-
-@dataclass
-class MuonConfig:
-    """Muon's hyperparameters besides the learning rate: torch.optim.Muon's defaults, except
-    weight decay 0 (the paper's setting; torch defaults to 0.1). Declared once, nested by every
-    front end."""
-
-    momentum: float = 0.95
-    """Momentum β in [0, 1): Muon orthogonalizes the running average buf ← β·buf + (1 - β)·grad."""
-    nesterov: bool = True
-    """Nesterov momentum: orthogonalize the gradient blended with the buffer rather than the buffer."""
-    ns_steps: int = 5
-    """Quintic Newton–Schulz iterations."""
-    ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
-    """(a, b, c) of the step X ← aX + b(XXᵀ)X + c(XXᵀ)²X, chosen to maximize the slope at zero."""
-    ns_eps: float = 1e-7
-    """Floor of the Frobenius norm that normalizes the update before Newton–Schulz."""
-    muon_weight_decay: float = 0.0
-    """Decoupled weight decay of Muon's matrices: each step scales them by 1 - lr × this (paper: 0)."""
-    adjust_lr: AdjustLr = "original"
-    """original: lr·√max(1, rows/cols); match_rms_adamw: lr·0.2·√max(rows, cols)."""
-
-    def check(self) -> None:
-        """Refuse bad values with one line before any work (the optimizer checks them again)."""
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"--momentum must be in [0, 1), got {self.momentum}")
-        if not 0 < self.ns_steps < 100:
-            raise ValueError(f"--ns-steps must be in 1..99, got {self.ns_steps}")
-        if not self.ns_eps > 0 or not self.muon_weight_decay >= 0:
-            raise ValueError("--ns-eps must be > 0 and --muon-weight-decay >= 0")
-
-    def group(self, params: Iterable[Tensor], lr: float) -> dict[str, Any]:
-        """A Muon param group for ``MuonWithAuxAdam`` with these hyperparameters."""
-        return dict(
-            params=list(params),
-            use_muon=True,
-            lr=lr,
-            momentum=self.momentum,
-            nesterov=self.nesterov,
-            ns_steps=self.ns_steps,
-            ns_coefficients=tuple(self.ns_coefficients),
-            eps=self.ns_eps,
-            weight_decay=self.muon_weight_decay,
-            adjust_lr=self.adjust_lr,
-        )
+MUON_LR: float = DEFAULTS["muon_lr"]
+"""Muon's learning rate unless a task sets its own."""
+ADAM_LR: float = DEFAULTS["adam_lr"]
 
 
 def zeropower_via_newtonschulz5(
@@ -123,9 +108,12 @@ def adjusted_lr(lr: float, adjust: AdjustLr, shape: torch.Size) -> float:
 class MuonWithAuxAdam(torch.optim.Optimizer):
     """Muon on param groups flagged ``use_muon=True``, Adam on the others.
 
-    Muon group keys: ``lr, momentum, nesterov, weight_decay, ns_coefficients, ns_steps, eps,
-    adjust_lr`` (defaults: :class:`MuonConfig`). Adam group keys: ``lr, betas, eps,
-    weight_decay``.
+    A Muon group's keys are ``lr, momentum, nesterov, ns_steps, ns_coefficients, eps,
+    weight_decay, adjust_lr``; an Adam group's ``lr, betas, eps, weight_decay``. What a group
+    leaves out comes from the constructor's arguments (``muon_lr``, ``ns_eps``,
+    ``muon_weight_decay`` for Muon's ``lr``, ``eps``, ``weight_decay``; ``adam_lr``,
+    ``adam_eps``, ``adam_weight_decay`` for Adam's), here and in :meth:`add_param_group`. Every
+    value is checked there; a key the group's kind does not take is refused, not ignored.
 
     ``batched=True`` orthogonalizes all same-shape Muon matrices of a group as one batched
     Newton–Schulz chain; ``False`` runs one chain per matrix (the reference; the two agree within
@@ -134,32 +122,81 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
     fields; whether it pays is measured by ``scripts/bench_speed.py``, so it is off by default.
     """
 
-    MUON_DEFAULTS: dict[str, Any] = {
-        k: v for k, v in MuonConfig().group([], MUON_LR).items() if k != "params"
-    }
-    ADAM_DEFAULTS: dict[str, Any] = dict(lr=ADAM_LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-
     def __init__(
         self,
-        param_groups: Iterable[dict[str, Any]],
+        params: ParamsT,
+        muon_lr: float = DEFAULTS["muon_lr"],
+        momentum: float = DEFAULTS["momentum"],
+        nesterov: bool = DEFAULTS["nesterov"],
+        ns_steps: int = DEFAULTS["ns_steps"],
+        ns_coefficients: tuple[float, float, float] = DEFAULTS["ns_coefficients"],
+        ns_eps: float = DEFAULTS["ns_eps"],
+        muon_weight_decay: float = DEFAULTS["muon_weight_decay"],
+        adjust_lr: AdjustLr = DEFAULTS["adjust_lr"],
+        adam_lr: float = DEFAULTS["adam_lr"],
+        betas: tuple[float, float] = DEFAULTS["betas"],
+        adam_eps: float = DEFAULTS["adam_eps"],
+        adam_weight_decay: float = DEFAULTS["adam_weight_decay"],
+        *,
         batched: bool = True,
         compile: CompileMode | None = None,
     ) -> None:
+        if not isinstance(batched, bool):
+            raise ValueError(f"Invalid batched value: {batched!r} (True or False expected)")
+        if compile is not None and compile not in get_args(CompileMode):
+            raise ValueError(f"Invalid compile value: {compile!r} (None or one of {get_args(CompileMode)})")
         if compile is not None and not batched:
             raise ValueError("compile applies to the batched Newton–Schulz chain: use it with batched=True")
-        groups = []
-        for group in param_groups:
-            group = dict(group)
-            use_muon = bool(group.get("use_muon", False))
-            group["params"] = list(group["params"])
-            for key, value in (self.MUON_DEFAULTS if use_muon else self.ADAM_DEFAULTS).items():
-                group.setdefault(key, value)
-            group["use_muon"] = use_muon
-            _validate_group(group)
-            groups.append(group)
+        defaults = dict(
+            use_muon=False,
+            muon_lr=muon_lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_steps=ns_steps,
+            ns_coefficients=ns_coefficients,
+            ns_eps=ns_eps,
+            muon_weight_decay=muon_weight_decay,
+            adjust_lr=adjust_lr,
+            adam_lr=adam_lr,
+            betas=betas,
+            adam_eps=adam_eps,
+            adam_weight_decay=adam_weight_decay,
+        )
+        for use_muon in (True, False):
+            check_hyperparameters(group_defaults(defaults, use_muon), use_muon)
         self.batched = batched
         self.compile = compile
-        super().__init__(groups, defaults={})
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's ``add_param_group``, with the defaults of the group's kind (Muon or Adam)
+        filled in and every key and value checked before the group is added."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
+        use_muon = param_group.setdefault("use_muon", self.defaults["use_muon"])
+        if not isinstance(use_muon, bool):
+            raise ValueError(f"Invalid use_muon value: {use_muon!r} (True or False expected)")
+        defaults = group_defaults(self.defaults, use_muon)
+        allowed = (*defaults, *OTHER_KEYS)
+        unknown = [key for key in param_group if key not in allowed]
+        if unknown:
+            raise ValueError(
+                f"Unknown param group key(s) {', '.join(map(repr, unknown))} for "
+                f"{'a Muon' if use_muon else 'an Adam'} group (use_muon={use_muon}); "
+                f"allowed: {', '.join(allowed)}"
+            )
+        for key, value in defaults.items():
+            param_group.setdefault(key, value)
+        check_hyperparameters(param_group, use_muon)
+        params = param_group["params"]
+        if not isinstance(params, (Tensor, set)):  # a set: torch's TypeError below
+            param_group["params"] = params = list(params)  # read an iterator once
+        if use_muon:
+            check_matrices([params] if isinstance(params, Tensor) else params)
+        super().add_param_group(param_group)
+        # torch also filled in the defaults a group of this kind does not take: not its keys
+        for key in [key for key in param_group if key not in allowed]:
+            del param_group[key]
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 - torch.optim signature
@@ -245,24 +282,68 @@ class MuonWithAuxAdam(torch.optim.Optimizer):
         )
 
 
-@cache
-def _newton_schulz(compile_mode: CompileMode | None) -> Callable[..., Tensor]:
-    """The batched chain, eager or compiled once per mode (torch.compile caches per shape)."""
-    if compile_mode is None:
-        return zeropower_via_newtonschulz5
-    return torch.compile(zeropower_via_newtonschulz5, mode=compile_mode, fullgraph=True)
+def group_defaults(defaults: dict[str, Any], use_muon: bool) -> dict[str, Any]:
+    """A Muon (or Adam) group's hyperparameters under the group's own names, from ``defaults``
+    (the optimizer's: :data:`DEFAULTS`' names)."""
+    return {key: defaults[name] for key, name in (MUON_KEYS if use_muon else ADAM_KEYS).items()}
 
 
-def _validate_group(group: dict[str, Any]) -> None:
-    if float(group["lr"]) < 0:
-        raise ValueError(f"learning rate must be >= 0, got {group['lr']}")
-    if not group["use_muon"]:
+def check_hyperparameters(group: dict[str, Any], use_muon: bool) -> None:
+    """Refuse a Muon (or Adam) group's out-of-range or mistyped value with torch.optim's
+    ``ValueError`` ("Invalid momentum value: 1.5")."""
+    lr = group["lr"]
+    if not _is_real(lr) or not 0 <= lr < math.inf:
+        raise ValueError(f"Invalid learning rate: {lr!r} (learning rate must be >= 0 and finite)")
+    weight_decay = group["weight_decay"]
+    if not _is_real(weight_decay) or not 0 <= weight_decay < math.inf:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay!r} (>= 0 and finite expected)")
+    eps = group["eps"]
+    if not use_muon:
+        if not _is_real(eps) or not 0 <= eps < math.inf:
+            raise ValueError(f"Invalid epsilon value: {eps!r} (>= 0 and finite expected)")
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Invalid betas value: {betas!r} (a pair (beta1, beta2) expected)")
+        for i, beta in enumerate(betas):
+            if not _is_real(beta) or not 0 <= beta < 1:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta!r} (in [0, 1) expected)")
         return
-    if group["adjust_lr"] not in ("original", "match_rms_adamw"):
+    # a zero-norm update divided by a zero floor would be NaN: Muon's eps must be positive
+    if not _is_real(eps) or not 0 < eps < math.inf:
+        raise ValueError(
+            f"Invalid epsilon value: {eps!r} (Muon's Newton–Schulz floor: > 0 and finite expected)"
+        )
+    momentum = group["momentum"]
+    if not _is_real(momentum) or not 0 <= momentum < 1:
+        raise ValueError(f"Invalid momentum value: {momentum!r} (in [0, 1) expected)")
+    if not isinstance(group["nesterov"], bool):
+        raise ValueError(f"Invalid nesterov value: {group['nesterov']!r} (True or False expected)")
+    ns_steps = group["ns_steps"]
+    if not isinstance(ns_steps, numbers.Integral) or isinstance(ns_steps, bool):
+        raise ValueError(
+            f"Invalid ns_steps value: {ns_steps!r} (ns_steps must be an int in 1..{MAX_NS_STEPS})"
+        )
+    if not 0 < ns_steps <= MAX_NS_STEPS:
+        raise ValueError(f"Invalid ns_steps value: {ns_steps} (ns_steps must be in 1..{MAX_NS_STEPS})")
+    coefficients = group["ns_coefficients"]
+    if (
+        not isinstance(coefficients, (tuple, list))
+        or len(coefficients) != 3
+        or not all(_is_real(c) and math.isfinite(c) for c in coefficients)
+    ):
+        raise ValueError(
+            f"Invalid ns_coefficients value: {coefficients!r} (three finite numbers (a, b, c) expected)"
+        )
+    if group["adjust_lr"] not in get_args(AdjustLr):
         raise ValueError(f"adjust_lr must be 'original' or 'match_rms_adamw', got {group['adjust_lr']!r}")
-    if not 0 < group["ns_steps"] < 100:
-        raise ValueError(f"ns_steps must be in 1..99, got {group['ns_steps']}")
-    for p in group["params"]:
+
+
+def check_matrices(params: Iterable[Any]) -> None:
+    """Refuse what Muon cannot orthogonalize: a tensor that is not a real 2-D matrix."""
+    for p in params:
+        p = p[1] if isinstance(p, tuple) else p  # torch's (name, tensor) pairs
+        if not isinstance(p, Tensor):
+            continue  # torch's add_param_group names it
         if p.ndim != 2:
             raise ValueError(
                 f"Muon groups take 2-D weight matrices only; got a parameter of shape "
@@ -272,126 +353,14 @@ def _validate_group(group: dict[str, Any]) -> None:
             raise ValueError(f"Muon groups take real parameters only; got {p.dtype}")
 
 
-def split_by_role(
-    field_: HasParamRoles, optimizer: OptimizerName = "muon", muon_first_layer: bool = False
-) -> dict[GroupName, list[ParamRole]]:
-    """The field's trainable tensors by group: ``muon`` (hidden weight matrices, and the first
-    layer's with ``muon_first_layer``; only when ``optimizer`` is muon), ``encoding`` (a trainable
-    encoding's tensors: Adam with its own lr/eps) and ``adam`` (the rest). An exact partition."""
-    if optimizer not in ("adam", "muon"):
-        raise ValueError(f"optimizer must be 'adam' or 'muon', got {optimizer!r}")
-    groups: dict[GroupName, list[ParamRole]] = {"muon": [], "adam": [], "encoding": []}
-    for pr in field_.param_roles():
-        if not pr.param.requires_grad:
-            continue
-        to_muon = (
-            optimizer == "muon"
-            and pr.is_weight
-            and (pr.role == "hidden" or (muon_first_layer and pr.role == "first"))
-        )
-        groups["muon" if to_muon else "encoding" if pr.role == "encoding" else "adam"].append(pr)
-    return groups
+def _is_real(value: Any) -> bool:
+    """A real number (numpy's too), not a bool and not NaN."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
 
 
-@dataclass
-class OptimConfig:
-    """The paper's optimizer flags (--optimizer, --lr, --muon-lr) and Muon's settings."""
-
-    optimizer: OptimizerName = "muon"
-    """adam: every parameter trains with Adam (the baseline).
-    muon: the hidden-layer weight matrices train with Muon, everything else with Adam."""
-    lr: float = ADAM_LR
-    """Adam learning rate (all parameters with adam; first/last layers and biases with muon,
-    unless --muon-adam-lr is given). The task commands default all three lrs to the values tuned
-    for the task and --arch, where a sweep chose them (docs/results/sweeps/tuned.md)."""
-    muon_lr: float = MUON_LR
-    """Muon learning rate for the hidden-layer weight matrices."""
-    muon_adam_lr: float | None = None
-    """Adam lr of what Muon leaves to Adam (first/last layers, biases) in Muon runs; None: --lr.
-    Lets a comparison give each optimizer the Adam lr that is best for it."""
-    muon_first_layer: bool = False
-    """Also give the first layer's weight matrix to Muon."""
-    muon: MuonConfig = field(default_factory=MuonConfig)
-    encoding_lr: float | None = None
-    """Adam lr of a trainable encoding's parameters (hash grids); None: the run's Adam lr."""
-    encoding_eps: float = 1e-15
-    """Adam eps of a trainable encoding's parameters (instant-ngp's 1e-15: their gradients are sparse)."""
-    muon_compile: CompileMode | None = None
-    """GPU: run the batched Newton–Schulz chain through torch.compile in this mode; None = off.
-    A compile at start-up; reduce-overhead also replays the chain as a CUDA graph."""
-
-    def check(self) -> None:
-        """Refuse bad values with a one-line message (called before any work starts)."""
-        self.muon.check()
-        for name in ("lr", "muon_lr", "muon_adam_lr", "encoding_lr"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {value}")
-
-    def param_groups(
-        self, field_: HasParamRoles, optimizer: OptimizerName | None = None
-    ) -> list[dict[str, Any]]:
-        """Param groups of ``field_`` for ``MuonWithAuxAdam`` (empty groups omitted)."""
-        optimizer = optimizer or self.optimizer
-        split = split_by_role(field_, optimizer, self.muon_first_layer)
-        if optimizer == "muon" and not split["muon"]:
-            raise ValueError(
-                "--optimizer muon: this field has no hidden weight matrix for Muon (it would train "
-                "with Adam only); use --num-layers 3 or more, --muon-first-layer, or --optimizer adam"
-            )
-        adam_lr = self.adam_lr(optimizer)
-        groups = []
-        if split["muon"]:
-            groups.append(self.muon.group((pr.param for pr in split["muon"]), self.muon_lr))
-        if split["adam"]:
-            groups.append(dict(params=[pr.param for pr in split["adam"]], use_muon=False, lr=adam_lr))
-        if split["encoding"]:
-            lr = adam_lr if self.encoding_lr is None else self.encoding_lr
-            groups.append(
-                dict(
-                    params=[pr.param for pr in split["encoding"]],
-                    use_muon=False,
-                    lr=lr,
-                    eps=self.encoding_eps,
-                )
-            )
-        return groups
-
-    def adam_lr(self, optimizer: OptimizerName) -> float:
-        """The lr of a run's Adam group: --lr, or in a Muon run --muon-adam-lr where given."""
-        return self.lr if optimizer == "adam" or self.muon_adam_lr is None else self.muon_adam_lr
-
-    def describe_lrs(self, optimizer: OptimizerName) -> str:
-        """The learning rates a run of ``optimizer`` uses, as its flags: printed before a fit,
-        because the task commands' defaults depend on the arch."""
-        encoding = "" if self.encoding_lr is None else f", encodings {self.encoding_lr:.3g}"
-        if optimizer == "adam":
-            return f"adam: --lr {self.lr:.3g}{encoding}"
-        return (
-            f"muon: --muon-lr {self.muon_lr:.3g} (hidden matrices), Adam {self.adam_lr('muon'):.3g} (rest)"
-            f"{encoding}"
-        )
-
-    def build(self, field_: HasParamRoles, optimizer: OptimizerName | None = None) -> MuonWithAuxAdam:
-        """The optimizer of ``field_``: ``adam`` puts everything on Adam; ``muon`` puts hidden weights
-        on Muon and the rest on Adam."""
-        return MuonWithAuxAdam(self.param_groups(field_, optimizer), compile=self.muon_compile)
-
-
-def build_optimizer(field_: HasParamRoles, name: OptimizerName = "adam", **settings: Any) -> MuonWithAuxAdam:
-    """Shorthand for ``OptimConfig(optimizer=name, **settings).build(field_)`` (Muon settings such
-    as ``momentum`` go into its :class:`MuonConfig`)."""
-    muon_keys = {f for f in MuonConfig.__dataclass_fields__}
-    muon = MuonConfig(**{k: settings.pop(k) for k in list(settings) if k in muon_keys})
-    return OptimConfig(optimizer=name, muon=muon, **settings).build(field_)
-
-
-def format_split(
-    field_: HasParamRoles, optimizer: OptimizerName = "muon", muon_first_layer: bool = False
-) -> str:
-    """Human-readable table of which tensor goes to which optimizer group, with shapes."""
-    rows = [f"{'group':<9} {'role':<8} {'shape':<14} name"]
-    for name, prs in split_by_role(field_, optimizer, muon_first_layer).items():
-        for pr in prs:
-            rows.append(f"{name:<9} {pr.role:<8} {str(tuple(pr.param.shape)):<14} {pr.name}")
-    return "\n".join(rows)
+@cache
+def _newton_schulz(compile_mode: CompileMode | None) -> Callable[..., Tensor]:
+    """The batched chain, eager or compiled once per mode (torch.compile caches per shape)."""
+    if compile_mode is None:
+        return zeropower_via_newtonschulz5
+    return torch.compile(zeropower_via_newtonschulz5, mode=compile_mode, fullgraph=True)
