@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -39,6 +42,102 @@ def test_reads_8_and_16_bit_and_grayscale(tmp_path):
     np.testing.assert_allclose(arr, rgb / 255.0, atol=1e-7)
     arr, _ = read_image(tmp_path / "rgb.png", grayscale=True)
     assert arr.shape == (8, 6, 1)
+
+
+def png16(image: np.ndarray) -> bytes:
+    """A 16-bit PNG of 1–4 channels (gray, gray+alpha, RGB, RGBA) written from the PNG spec, its
+    rows cycling through the five filters (None, Sub, Up, Average, Paeth) so each is decoded."""
+    height, width, channels = image.shape
+    raw = np.ascontiguousarray(image.astype(">u2")).view(np.uint8).reshape(height, -1).astype(np.int32)
+    bpp, rows = 2 * channels, []
+    for y, x in enumerate(raw):
+        up = raw[y - 1] if y else np.zeros_like(x)
+        left = np.concatenate([np.zeros(bpp, np.int32), x[:-bpp]])
+        upleft = np.concatenate([np.zeros(bpp, np.int32), up[:-bpp]])
+        p = left + up - upleft
+        pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - upleft)
+        paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
+        kind = y % 5
+        predicted = (0, left, up, (left + up) // 2, paeth)[kind]
+        rows.append(bytes([kind]) + ((x - predicted) % 256).astype(np.uint8).tobytes())
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, {1: 0, 2: 4, 3: 2, 4: 6}[channels], 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def test_every_depth_is_read_at_its_true_range_or_refused(tmp_path, monkeypatch):
+    """Issue 27: 8-bit samples are /255, 16-bit ones (PNG and TIFF; gray, gray+alpha, RGB, RGBA)
+    /65535 (no OpenCV needed), float TIFFs in [0, 1] as they are; alpha is always dropped; float
+    outside [0, 1], NaN and integer samples without a full scale (int32) are refused in one line."""
+    tifffile = pytest.importorskip("tifffile")
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    rng = np.random.default_rng(0)
+    deep = rng.integers(0, 65536, size=(6, 5, 4), dtype=np.uint16)
+    deep[0, 0] = (1, 257, 65535, 0)  # 1/65535 apart from black; 257/65535 = 1/255: lost at 8 bits
+    floats = rng.random((6, 5, 3)).astype(np.float32)
+    floats[0, 0] = (0.0, 1.0, 0.5)
+    cases = {  # file name → (bytes or writer, expected samples, bits)
+        "g16.png": (png16(deep[..., :1]), deep[..., :1] / 65535, 16),
+        "ga16.png": (png16(deep[..., :2]), deep[..., :1] / 65535, 16),
+        "rgb16.png": (png16(deep[..., :3]), deep[..., :3] / 65535, 16),
+        "rgba16.png": (png16(deep), deep[..., :3] / 65535, 16),
+        "g16.tif": (lambda p: tifffile.imwrite(p, deep[..., 0]), deep[..., :1] / 65535, 16),
+        "rgb16.tif": (lambda p: tifffile.imwrite(p, deep[..., :3]), deep[..., :3] / 65535, 16),
+        "rgba16.tif": (
+            lambda p: tifffile.imwrite(p, deep, extrasamples=["unassalpha"]),
+            deep[..., :3] / 65535,
+            16,
+        ),
+        "planar16.tif": (
+            lambda p: tifffile.imwrite(
+                p, np.moveaxis(deep[..., :3], -1, 0), photometric="rgb", planarconfig="separate"
+            ),
+            deep[..., :3] / 65535,
+            16,
+        ),
+        "f32.tif": (lambda p: Image.fromarray(floats[..., 0], "F").save(p), floats[..., :1], 32),
+        "rgbf32.tif": (lambda p: tifffile.imwrite(p, floats), floats, 32),
+        "f64.tif": (lambda p: tifffile.imwrite(p, floats.astype(np.float64)), floats, 64),
+        "rgba8.png": (
+            lambda p: Image.fromarray((deep >> 8).astype(np.uint8), "RGBA").save(p),
+            (deep[..., :3] >> 8) / 255,
+            8,
+        ),
+        "la8.png": (
+            lambda p: Image.fromarray((deep[..., :2] >> 8).astype(np.uint8), "LA").save(p),
+            (deep[..., :1] >> 8) / 255,
+            8,
+        ),
+    }
+    for name, (content, want, want_bits) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content) if isinstance(content, bytes) else content(path)
+        arr, bits = read_image(path)
+        assert bits == want_bits and arr.shape == want.shape, name
+        np.testing.assert_allclose(arr, want, rtol=0, atol=1e-7, err_msg=name)
+
+    refused = {
+        "over.tif": (lambda p: Image.fromarray(floats[..., 0] * 3, "F").save(p), "float values span [0, 2."),
+        "negative.tif": (lambda p: tifffile.imwrite(p, floats - 0.5), "outside [0, 1]"),
+        "nan.tif": (lambda p: tifffile.imwrite(p, np.where(floats > 0.9, np.nan, floats)), "NaN/inf"),
+        "i32.tif": (lambda p: Image.fromarray((floats[..., 0] * 1e6).astype(np.int32), "I").save(p), "int32"),
+        "i16.tif": (lambda p: tifffile.imwrite(p, (floats[..., 0] * 100).astype(np.int16)), "int16"),
+        "stack.tif": (lambda p: tifffile.imwrite(p, deep[None, ..., 0].repeat(2, 0)), "give one image"),
+    }
+    for name, (write, message) in refused.items():
+        write(tmp_path / name)
+        with pytest.raises(InputError, match=re.escape(message)) as err:
+            read_image(tmp_path / name)
+        assert name in str(err.value) and "\n" not in str(err.value)
+
+    saved = ImageSignal(torch.from_numpy(floats))  # float input: written back at 16 bits, not 8
+    saved.bits = 32
+    saved.save(saved.values, tmp_path)
+    assert read_image(tmp_path / "reconstruction.png")[1] == 16
 
 
 def test_downscale_is_area_average_and_grid_spans_unit_square():

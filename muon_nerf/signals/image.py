@@ -1,9 +1,9 @@
-"""Image fitting: RGB or grayscale, 8- or 16-bit PNG, coordinates in [-1, 1]²."""
+"""Image fitting: RGB or grayscale; 8- or 16-bit PNG/TIFF/…, float TIFF; coordinates in [-1, 1]²."""
 
 from __future__ import annotations
 
 import dataclasses
-import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,63 +27,137 @@ def bundled_image() -> Path:
     return Path(__file__).resolve().parent.parent / "assets" / BUNDLED_IMAGE
 
 
-def png_depth(path: Path) -> tuple[int, int] | None:
-    """(bit depth, colour type) from a PNG's header; None for other files."""
-    with open(path, "rb") as f:
-        head = f.read(26)
-    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return head[24], head[25]
-
-
-def read_colour16(path: Path) -> np.ndarray | None:
-    """A 16-bit colour PNG at full depth as ``(H, W, 3)`` float64 in [0, 1] (alpha dropped), or
-    None when OpenCV (the one reader here that keeps 48-bit RGB; Pillow reads it as 8-bit) is missing."""
-    try:
-        import cv2
-    except ImportError:
-        return None
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3:
-        return None
-    return arr[..., 2::-1].astype(np.float64) / 65535.0  # BGR(A) → RGB
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def read_image(path: Path, grayscale: bool = False) -> tuple[np.ndarray, int]:
-    """``(H, W, C)`` float32 in [0, 1] and the file's bit depth (8 or 16). Alpha is dropped.
+    """``(H, W, C)`` float32 in [0, 1] and the file's bits per sample (8, 16, or 32/64 for float).
 
-    16-bit grayscale PNGs are read by Pillow; 16-bit RGB(A) PNGs by OpenCV where installed, else
-    at 8 bits with a warning on stderr (Pillow has no 48-bit mode)."""
+    Every file is read at its true depth and range or refused in one line: 8-bit samples are
+    divided by 255, 16-bit ones (PNG and TIFF: gray, gray+alpha, RGB, RGBA) by 65535, float TIFFs
+    are taken as they are when every value is finite and in [0, 1]. Float outside [0, 1], NaN or
+    inf, and integer samples with no defined full scale (int32, int16…) are refused. Alpha is
+    always dropped: the colour stored under it is what is fitted."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"image not found: {path}")
     try:
-        if png_depth(path) in ((16, 2), (16, 6)):
-            arr = read_colour16(path)
-            if arr is not None:
-                return _finish(path, arr, grayscale), 16
-            print(
-                f"warning: {path} is a 16-bit colour PNG; without OpenCV it is read at 8 bits "
-                "(pip install opencv-python-headless to keep 16)",
-                file=sys.stderr,
-            )
-        with Image.open(path) as img:
-            img.load()
-            mode = img.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float64)
-                bits = 16
-                arr = arr[..., None] / 65535.0
-            else:
-                bits = 8
-                img = img.convert("L" if grayscale or mode in ("L", "LA", "1") else "RGB")
-                arr = np.asarray(img, dtype=np.float64) / 255.0
-                arr = arr[..., None] if arr.ndim == 2 else arr
-    except (UnidentifiedImageError, OSError) as err:
+        samples = _samples(path)
+    except InputError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, zlib.error) as err:
         raise InputError(f"cannot read image {path}: {err}") from None
+    if samples.shape[-1] in (2, 4):
+        samples = samples[..., :-1]  # alpha, dropped
+    arr, bits = _unit_range(path, samples)
     return _finish(path, arr, grayscale), bits
+
+
+def _samples(path: Path) -> np.ndarray:
+    """The file's samples as stored (``(H, W, C)``, C 1–4, alpha last, the file's own dtype)."""
+    with open(path, "rb") as f:
+        head = f.read(29)
+    if head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16 and head[25] != 0:
+        return _png16_colour(path)  # Pillow reads 16-bit colour at 8 bits
+    if head[:4] in TIFF_SIGNATURES:
+        tiff = _tiff(path)
+        if tiff is not None:
+            return tiff
+    return _pillow(path)
+
+
+def _pillow(path: Path) -> np.ndarray:
+    """8-bit files in any mode (as gray or RGB), 16-bit gray, and int32/float single-channel
+    images as stored (``_unit_range`` decides about those)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()
+        mode = img.mode
+        if mode.startswith("I;16"):
+            arr = np.asarray(img).astype(np.uint16)
+        elif mode == "I" and img.format == "PNG":  # older Pillow: 16-bit gray PNG as int32
+            arr = np.asarray(img).astype(np.uint16)
+        elif mode in ("I", "F"):
+            arr = np.asarray(img)
+        else:  # 8-bit: palette, CMYK, YCbCr… converted by Pillow; alpha dropped
+            arr = np.asarray(img.convert("L" if mode in ("1", "L", "LA", "La") else "RGB"))
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _tiff(path: Path) -> np.ndarray | None:
+    """A gray or RGB TIFF's samples at their true type (tifffile; Pillow has no 16-bit colour and
+    no multi-channel float); None for the 8-bit-or-less kinds Pillow converts (palette, CMYK…)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        page = series.keyframe
+        kind = {tifffile.PHOTOMETRIC.MINISBLACK: (1, 2), tifffile.PHOTOMETRIC.RGB: (3, 4)}
+        if page.photometric not in kind:
+            if page.bitspersample <= 8:
+                return None
+            name = getattr(page.photometric, "name", page.photometric)
+            raise InputError(
+                f"cannot read image {path}: {page.bitspersample}-bit {name} TIFF; save it as gray or RGB"
+            )
+        arr = series.asarray()
+        axes = series.axes
+    if axes == "SYX":
+        arr = np.moveaxis(arr, 0, -1)
+    elif axes == "YX":
+        arr = arr[..., None]
+    elif axes != "YXS":
+        raise InputError(
+            f"cannot read image {path}: a TIFF of shape {arr.shape} (axes {axes}); give one image"
+        )
+    if arr.shape[-1] not in kind[page.photometric]:
+        raise InputError(f"cannot read image {path}: {arr.shape[-1]} samples per pixel in a TIFF")
+    return arr.astype(np.uint8) * 255 if arr.dtype == bool else arr
+
+
+def _png16_colour(path: Path) -> np.ndarray:
+    """A 16-bit RGB, RGBA or gray+alpha PNG's samples as ``uint16``, read by pypng (Pillow has no
+    16-bit colour mode and reads them at 8 bits)."""
+    import png
+    from PIL import Image
+
+    try:
+        width, height, rows, info = png.Reader(filename=str(path)).read()
+        if width * height > 2 * Image.MAX_IMAGE_PIXELS:
+            raise InputError(f"cannot read image {path}: {width}×{height} pixels is over Pillow's limit")
+        arr = np.vstack([np.asarray(row, np.uint16) for row in rows])
+    except png.Error as err:
+        raise InputError(f"cannot read image {path}: {err}") from None
+    return arr.reshape(height, width, info["planes"])
+
+
+def _unit_range(path: Path, samples: np.ndarray) -> tuple[np.ndarray, int]:
+    """Samples in [0, 1] by their type's full scale, and the bits per sample; or ``InputError``."""
+    if samples.dtype == np.uint8:
+        return samples / 255.0, 8
+    if samples.dtype == np.uint16:
+        return samples / 65535.0, 16
+    if samples.size and samples.dtype.kind in "iu":
+        lo, hi = samples.min(), samples.max()
+        raise InputError(
+            f"cannot read image {path}: {samples.dtype} samples (values {lo}..{hi}) have no defined full "
+            "scale; save it as 8- or 16-bit, or as float in [0, 1]"
+        )
+    if samples.dtype.kind != "f":
+        raise InputError(f"cannot read image {path}: {samples.dtype} samples are not supported")
+    bad = int(np.size(samples) - np.isfinite(samples).sum())
+    if bad:
+        raise InputError(f"cannot read image {path}: {bad} NaN/inf value(s) in a float image")
+    if samples.size and (samples.min() < 0 or samples.max() > 1):
+        raise InputError(
+            f"cannot read image {path}: float values span [{samples.min():.6g}, {samples.max():.6g}], "
+            "outside [0, 1]; rescale the image to [0, 1]"
+        )
+    return samples.astype(np.float64), 8 * samples.dtype.itemsize
 
 
 def _finish(path: Path, arr: np.ndarray, grayscale: bool) -> np.ndarray:
@@ -124,7 +198,8 @@ class ImageConfig:
     """The image to fit."""
 
     image: Path | None = None
-    """PNG/JPEG/… to fit; default: the bundled 96×64 Kodak kodim01."""
+    """PNG/JPEG/TIFF/… to fit (8- or 16-bit, or float in [0, 1]; alpha is ignored); default: the
+    bundled 96×64 Kodak kodim01."""
     downscale: int = 1
     """Integer box-downscale factor for CPU-sized runs."""
     grayscale: bool = False
@@ -168,7 +243,7 @@ class ImageSignal(Signal):
 
     def save(self, prediction: Tensor, run_dir: Path) -> None:
         img = self.as_image(prediction).cpu().numpy()
-        if self.bits == 16:  # 16-bit input, 16-bit reconstruction (gray or colour)
+        if self.bits > 8:  # 16-bit or float input, 16-bit reconstruction (gray or colour)
             img = (np.clip(img, 0, 1) * 65535 + 0.5).astype(np.uint16)
         atomic_write_bytes(run_dir / "reconstruction.png", png_bytes(img))
 
