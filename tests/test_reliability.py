@@ -11,6 +11,7 @@ import stat
 import struct
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from PIL import Image
 from muon_nerf.fields import FieldConfig, MLPField
 from muon_nerf.fit.errors import InputError
 from muon_nerf.fit.io import staged_dir, write_json
+from muon_nerf.fit.presets import PRESET_FORMAT
 from muon_nerf.optim import OptimConfig
 from muon_nerf.signals.cli import main as fit_main
 from muon_nerf.signals.cli import parse as fit_parse
@@ -87,6 +89,44 @@ def test_an_existing_run_is_never_replaced_without_overwrite_and_folders_follow_
     with pytest.raises(InputError, match="already exists"), staged_dir(run) as stage:
         (stage / "f").write_text("new")
     assert (run / "metrics.json").is_file() and sorted(p.name for p in (out / "image").iterdir()) == ["r"]
+
+
+def test_a_preset_never_names_or_replaces_a_run_and_is_checked_like_flags(png, tmp_path, capsys):
+    """A preset is a configuration, never where a run goes or whether it may replace one (issue
+    27): such keys are refused, so a preset cannot replace a user's run; every value is checked
+    as the same flag is (type, choices, range), and flags given with it still win."""
+    base = ["--image", str(png), *TINY, "--output-dir", str(tmp_path)]
+    fit_main("image", [*base, "--run-name", "victim"])
+    note = tmp_path / "image/victim/notes.txt"
+    note.write_text("mine")
+
+    def preset(config: object, **top: object) -> list[str]:
+        path = tmp_path / f"preset{len(list(tmp_path.glob('preset*')))}.json"
+        path.write_text(json.dumps({"format": PRESET_FORMAT, "task": "image", "config": config, **top}))
+        return ["--preset", str(path)]
+
+    for args, message in (
+        (preset({"overwrite": True, "run_name": "victim"}), "sets 'overwrite'"),
+        (preset({"output_dir": str(tmp_path / "elsewhere")}), "sets 'output_dir'"),
+        (preset({}, run_name="victim"), "sets 'run_name'"),
+        (preset({}, resume=str(tmp_path)), "sets 'resume'"),
+        (preset({}, settings={}), "unknown preset key(s) settings"),
+        (preset({"fit": {"scheduler": "banana"}}), "fit.scheduler must be one of cosine, none"),
+        (preset({"fit": {"steps": "abc"}}), "fit.steps must be int, got 'abc'"),
+        (preset({"fit": {"steps": [1, 2]}}), "fit.steps must be int"),
+        (preset({"fit": {"progress": 1}}), "fit.progress must be bool"),
+        (preset({"optim": {"lr": "1e-3"}}), "optim.lr must be float"),
+        (preset({"data": {"image": {"path": "x.png"}}}), "data.image must be Path or null"),
+        (preset({"optim": {"muon": {"ns_coefficients": [1, 2]}}}), "(3 values)"),
+        (preset({"fit": {"steps": 0}}), "--steps must be >= 1"),
+    ):
+        assert message in refused(capsys, fit_main, "image", [*base, *args])
+    assert note.read_text() == "mine" and sorted(p.name for p in (tmp_path / "image").iterdir()) == ["victim"]
+
+    flags = preset({"fit": {"steps": 3, "scheduler": "none"}, "optim": {"lr": 1}, "data": {"image": "a.png"}})
+    cfg = fit_parse("image", [*flags, "--steps", "4"])
+    assert (cfg.fit.steps, cfg.fit.scheduler, cfg.data.image, cfg.optim.lr) == (4, "none", Path("a.png"), 1.0)
+    assert type(cfg.optim.lr) is float and cfg.run_name is None and not cfg.overwrite
 
 
 # --- 2. pre-flight -----------------------------------------------------------------------------
@@ -179,14 +219,10 @@ def test_muon_without_hidden_matrix_16bit_rgb_and_non_finite_numbers_are_never_s
     rgb16 = (np.random.default_rng(0).random((12, 12, 3)) * 65535).astype(np.uint16)
     rgb16[0, 0] = (1, 257, 65535)  # 1/65535 apart from 0 and 257 = 1/255: lost at 8 bits
     png48(tmp_path / "deep.png", rgb16)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # full depth needs no OpenCV (test_image: all kinds)
     arr, bits = read_image(tmp_path / "deep.png")
-    if bits == 16:  # OpenCV present: full depth
-        np.testing.assert_allclose(arr, rgb16 / 65535.0, atol=1e-7)
-    monkeypatch.setitem(sys.modules, "cv2", None)  # without OpenCV: 8 bits, and said so
-    arr, bits = read_image(tmp_path / "deep.png")
-    err = capsys.readouterr().err
-    assert bits == 8 and arr.shape == (12, 12, 3)
-    assert "warning:" in err and "16-bit colour PNG" in err and "8 bits" in err
+    assert bits == 16 and not capsys.readouterr().err
+    np.testing.assert_allclose(arr, rgb16 / 65535.0, atol=1e-7)
 
     data = {"a": math.nan, "b": [math.inf, np.float32("nan"), np.array([1.0, -np.inf])], "c": (1, 2)}
     write_json(tmp_path / "m.json", {**data, "d": {"e": np.float64(2.5), "f": -math.inf}})
