@@ -251,6 +251,46 @@ def test_fit_extract_eval_commands(sphere_file: Path, tmp_path: Path, capsys):
     assert "--mesh is required" in capsys.readouterr().err
 
 
+def test_output_files_are_never_replaced_unasked(sphere_file: Path, tmp_path: Path, capsys):
+    """Issue 27: ``muon-sdf eval --output FILE`` and ``muon-sdf extract`` (its meshes, render and
+    summary) refuse, before any work, a file that exists, in one line naming it, unless
+    --overwrite; what they write appears whole (atomically)."""
+
+    def refused(*args: str) -> str:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            main(*args)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+        return err
+
+    output = tmp_path / "metrics.json"
+    output.write_text("user's own metrics")
+    flags = ["--mesh-a", str(sphere_file), "--mesh-b", str(sphere_file), "--iou-resolutions", "8"]
+    flags += ["--surface-points", "200", "--ray-votes", "1", "--output", str(output)]
+    assert f"{output} already exists" in refused("eval", flags)
+    assert output.read_text() == "user's own metrics"
+    main("eval", [*flags, "--overwrite"])
+    assert json.loads(output.read_text())["metrics"]["iou_8"] > 0.9
+
+    sizes = ["--num-surface", "200", "--num-near", "200", "--num-uniform", "200", "--eval-resolution", "8"]
+    sizes += ["--eval-volume-points", "0", "--surface-points", "200", "--render-size", "16", "--width", "8"]
+    main(
+        "fit",
+        ["--mesh", str(sphere_file), *sizes, "--steps", "2", "--no-progress", "--output-dir", str(tmp_path)],
+    )
+    run = next((tmp_path / "sdf").iterdir())
+    extract = ["--run", str(run), "--resolution", "12", "--no-score"]
+    main("extract", extract)
+    before = {p.name: p.read_bytes() for p in run.glob("*_12.*")}
+    assert sorted(before) == ["extract_12.json", "mesh_12.obj", "mesh_12.ply", "render_12.png"]
+    (run / "mesh_12.obj").write_text("edited by hand")
+    assert "mesh_12" in refused("extract", extract)
+    assert (run / "mesh_12.obj").read_text() == "edited by hand"
+    main("extract", [*extract, "--overwrite"])
+    assert (run / "mesh_12.obj").read_bytes() == before["mesh_12.obj"]
+
+
 def test_paper_profile_keeps_user_flags():
     cfg = parse_fit(["--profile", "paper", "--mesh", "x.ply", "--steps", "7"])
     assert cfg.field.width == 256 and cfg.field.num_layers == 4 and cfg.fit.steps == 7

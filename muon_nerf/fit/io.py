@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -154,9 +154,23 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def write_files(files: dict[Path, bytes]) -> None:
+def check_new_files(paths: Iterable[Path], overwrite: bool = False) -> None:
+    """Refuse, before any work, an output file that exists (unless ``overwrite``), is a folder,
+    or whose folder cannot be created or written: a user's file is never replaced unasked."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise InputError(f"{path} is a folder: give a file path")
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise InputError(f"{path} already exists: not replaced; pass --overwrite, or choose another path")
+        check_writable_parent(path)
+
+
+def write_files(files: dict[Path, bytes], overwrite: bool = True) -> None:
     """Write several files, each atomically, as one: when one fails (or the process is
-    interrupted), those already written by this call are removed again."""
+    interrupted), those already written by this call are removed again. Without ``overwrite``
+    a file that exists by now is refused (``check_new_files``) before anything is written."""
+    if not overwrite:
+        check_new_files(files, overwrite)
     written: list[Path] = []
     try:
         for path, data in files.items():

@@ -22,10 +22,10 @@ from muon_nerf.fit.checkpoint import load_field as load_run_field
 from muon_nerf.fit.cli import cli, parse_run, parse_task
 from muon_nerf.fit.device import check_device
 from muon_nerf.fit.errors import InputError, run_cli
-from muon_nerf.fit.io import json_bytes, write_files, write_json
+from muon_nerf.fit.io import check_new_files, json_bytes, write_files
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.run import execute
-from muon_nerf.sdf.extract import extract, mesh_files
+from muon_nerf.sdf.extract import extract, mesh_files, mesh_paths
 from muon_nerf.sdf.mesh import Normalization, load_mesh
 from muon_nerf.sdf.metrics import EMPTY_SURFACE, MetricConfig, compare_meshes, warn_empty_mesh
 from muon_nerf.sdf.render import render
@@ -49,6 +49,9 @@ class ExtractConfig:
     max_memory_gb: float | None = None
     """Refuse resolutions whose estimated peak exceeds this; default: the memory available now."""
     device: str = "cpu"
+    overwrite: bool = False
+    """Replace this resolution's earlier extraction (mesh_<res>.ply/.obj, render_<res>.png,
+    extract_<res>.json); without it they are never replaced."""
 
     def check(self) -> None:
         """Refuse bad values with one line before loading anything."""
@@ -74,7 +77,9 @@ class EvalConfig:
     margin: float = 0.1
     ray_votes: int = 5
     output: Path | None = None
-    """Also write the metrics to this JSON file."""
+    """Also write the metrics to this JSON file (never replacing one unless --overwrite)."""
+    overwrite: bool = False
+    """Replace an existing --output file."""
 
 
 FIT_DESCRIPTION = (
@@ -119,17 +124,27 @@ def load_field(folder: Path, device: str) -> tuple[MLPField, Normalization, dict
     return load_run_field(folder / "field.pt", device), Normalization.from_dict(meta), meta
 
 
+def extract_paths(folder: Path, resolution: int) -> tuple[Path, Path, Path]:
+    """The mesh stem, render and summary that ``muon-sdf extract`` writes into a field's folder."""
+    res = resolution
+    return folder / f"mesh_{res}", folder / f"render_{res}.png", folder / f"extract_{res}.json"
+
+
 def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
     cfg.check()
     limit = None if cfg.max_memory_gb is None else int(cfg.max_memory_gb * 2**30)
+    outputs = {folder: extract_paths(folder, cfg.resolution) for folder in field_dirs(cfg.run).values()}
+    check_new_files(  # before the (long) extraction: an earlier one is never replaced unasked
+        [p for stem, *rest in outputs.values() for p in (*mesh_paths(stem), *rest)], cfg.overwrite
+    )
     results, files = {}, {}
     for name, folder in field_dirs(cfg.run).items():
         field, norm, meta = load_field(folder, cfg.device)
         ex = extract(field, cfg.resolution, cfg.chunk, limit)
         mesh = norm.mesh_to_input(ex.mesh)
-        stem = folder / f"mesh_{cfg.resolution}"
+        stem, render_path, summary_path = outputs[folder]
         files.update(mesh_files(mesh, stem))
-        files[folder / f"render_{cfg.resolution}.png"] = png_bytes(render(ex.mesh))
+        files[render_path] = png_bytes(render(ex.mesh))
         summary = ex.summary()
         if len(ex.mesh.faces) == 0:
             warn_empty_mesh(f"{name}: the mesh extracted at {cfg.resolution}³")
@@ -144,9 +159,9 @@ def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
                 meta.get("margin", 0.1),
                 cfg.ray_votes,
             )
-        files[folder / f"extract_{cfg.resolution}.json"] = json_bytes(summary)
+        files[summary_path] = json_bytes(summary)
         results[name] = summary
-    write_files(files)  # all or nothing, once every field is extracted and scored
+    write_files(files, cfg.overwrite)  # all or nothing, once every field is extracted and scored
     for name, folder in field_dirs(cfg.run).items():
         console.print(f"{name}: {folder / f'mesh_{cfg.resolution}'}.ply / .obj")
     rows = {
@@ -157,6 +172,8 @@ def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
 
 
 def run_eval(cfg: EvalConfig, console: Console) -> dict[str, float]:
+    if cfg.output is not None:
+        check_new_files([cfg.output], cfg.overwrite)  # before the metrics: never lose them to it
     metrics = compare_meshes(
         load_mesh(cfg.mesh_a),
         load_mesh(cfg.mesh_b),
@@ -167,7 +184,8 @@ def run_eval(cfg: EvalConfig, console: Console) -> dict[str, float]:
     )
     console.print(metrics_table(f"{cfg.mesh_a} vs {cfg.mesh_b}", {"A vs B": metrics}))
     if cfg.output is not None:
-        write_json(cfg.output, {"mesh_a": cfg.mesh_a, "mesh_b": cfg.mesh_b, "metrics": metrics})
+        record = {"mesh_a": cfg.mesh_a, "mesh_b": cfg.mesh_b, "metrics": metrics}
+        write_files({cfg.output: json_bytes(record)}, cfg.overwrite)
     return metrics
 
 

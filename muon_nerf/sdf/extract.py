@@ -105,12 +105,17 @@ def field_fn(field: nn.Module) -> SdfFn:
     return lambda coords: field(coords)
 
 
+def mesh_paths(path_stem: Path) -> tuple[Path, Path]:
+    """``<stem>.ply`` and ``<stem>.obj``: the files a mesh is written as."""
+    return Path(f"{path_stem}.ply"), Path(f"{path_stem}.obj")
+
+
 def mesh_files(mesh: trimesh.Trimesh, path_stem: Path) -> dict[Path, bytes]:
     """The bytes of ``<stem>.ply`` (binary) and ``<stem>.obj``."""
     files = {}
-    for suffix in (".ply", ".obj"):
-        data = mesh.export(file_type=suffix[1:])
-        files[Path(f"{path_stem}{suffix}")] = data if isinstance(data, bytes) else data.encode()
+    for path in mesh_paths(path_stem):
+        data = mesh.export(file_type=path.suffix[1:])
+        files[path] = data if isinstance(data, bytes) else data.encode()
     return files
 
 
