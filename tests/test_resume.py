@@ -198,6 +198,44 @@ def test_leftovers_of_killed_processes_are_removed_by_the_next_run(png, tmp_path
     assert sorted(p.name for p in (tmp_path / "image").iterdir()) == ["mine.partial", "new"]
 
 
+def test_resume_state_is_never_a_list_of_folders_to_delete(png, tmp_path, capsys, monkeypatch):
+    """Issue 27: ``progress.json`` is data, not instructions. Folders listed in it (as the
+    ``created_parents`` of older versions, or by hand) are never removed, by ``--resume`` nor by
+    the cleanup of a leftover; a run removes only the empty parents this very process made."""
+    mine = [tmp_path / "keep" / "empty", tmp_path / "also-mine"]
+    for folder in mine:
+        folder.mkdir(parents=True)
+
+    def plant(folder: Path) -> None:
+        record = json.loads((folder / "progress.json").read_text())
+        record["created_parents"] = [str(p) for p in mine]
+        (folder / "progress.json").write_text(json.dumps(record))
+
+    args = ["--image", str(png), *FLAGS, "--steps", "30", "--output-dir", str(tmp_path / "out")]
+    interrupt_after_checkpoints(monkeypatch, 1)
+    with pytest.raises(SystemExit):
+        fit_main("image", [*args, "--run-name", "cut"])
+    monkeypatch.undo()
+    folder = tmp_path / "out/image/cut.incomplete"
+    plant(folder)
+    fit_main("image", ["--resume", str(folder)])  # finishes, then discards its .incomplete folder
+    assert not folder.exists() and (tmp_path / "out/image/cut/metrics.json").is_file()
+    assert all(p.is_dir() for p in mine)
+
+    leftover = tmp_path / "out/image/left.incomplete"  # a killed run's folder, nothing to resume
+    (leftover / "checkpoints").mkdir(parents=True)
+    record = {"format": "muon-nerf-progress/1", "task": "image", "optimizers": ["adam"], "config": {}}
+    (leftover / "progress.json").write_text(json.dumps({**record, "owner": {}}))
+    plant(leftover)
+    fit_main("image", [*args, "--run-name", "next"])  # removes the leftover, and only it
+    assert not leftover.exists() and all(p.is_dir() for p in mine)
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # a fresh run still removes the empty parents it made
+        fit_main("image", [*args[:-1], str(tmp_path / "new/deeper"), "--lr", "1e9", "--steps", "5"])
+    assert "lower --lr" in capsys.readouterr().err and not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize(
     "sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
 )

@@ -82,6 +82,10 @@ class Progress:
 
     folder: Path
     record: dict[str, Any]
+    created: list[Path] = dataclasses.field(default_factory=list)
+    """Parent folders this very process made for the run (deepest first), which ``discard``
+    removes again if empty. Kept in memory only: a folder list read from ``progress.json``
+    would let an edited or foreign file delete folders it never made."""
 
     @property
     def final(self) -> Path:
@@ -112,7 +116,7 @@ class Progress:
                     "or pass --overwrite to start over"
                 )
             shutil.rmtree(folder)
-        created = [str(p) for p in missing_folders(folder.parent)]
+        created = missing_folders(folder.parent)
         (folder / "checkpoints").mkdir(parents=True, mode=0o777)
         (folder / "finished").mkdir(mode=0o777)
         record = {
@@ -122,9 +126,8 @@ class Progress:
             "config": dataclasses.asdict(cfg),
             "owner": owner(),
             "started": datetime.now().isoformat(timespec="seconds"),
-            "created_parents": created,
         }
-        progress = cls(folder, record)
+        progress = cls(folder, record, created)
         write_json(folder / "progress.json", record)
         return progress
 
@@ -243,9 +246,10 @@ class Progress:
         write_json(self.folder / "progress.json", self.record)
 
     def discard(self) -> None:
-        """Remove the folder, and the parents its run created if they are empty now."""
+        """Remove the folder, and the parents this process created for it if they are empty
+        now (an opened folder's parents are never removed: nothing in its files is trusted)."""
         shutil.rmtree(self.folder, ignore_errors=True)
-        remove_empty_folders([Path(p) for p in self.record.get("created_parents", [])])
+        remove_empty_folders(self.created)
 
 
 def remove_leftovers(parent: Path) -> None:
