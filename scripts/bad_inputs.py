@@ -40,10 +40,12 @@ import shlex
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -279,6 +281,18 @@ def fake_owner(rel: str) -> Callable[[Path, Context], None]:
     return run
 
 
+def plant_parents(rel: str, folders: list[str]) -> Callable[[Path, Context], None]:
+    """Make ``rel/progress.json`` list ``folders`` (the user's) as the run's created parents."""
+
+    def run(cwd: Path, ctx: Context) -> None:
+        path = cwd / rel / "progress.json"
+        record = json.loads(path.read_text())
+        record["created_parents"] = [str(cwd / f) for f in folders]
+        path.write_text(json.dumps(record))
+
+    return run
+
+
 # checks ---------------------------------------------------------------------------------------
 
 
@@ -458,6 +472,24 @@ def cases() -> list[Case]:
             note="edge: a single pixel; a fit or a one-line refusal are both fine",
         )
     )
+    # every depth at its true range, or refused (issue 27)
+    for name, file, bits, mode in (
+        ("image-float-tiff", "float01.tif", 32, "I"),
+        ("image-16bit-gray-alpha", "gray_alpha16.png", 16, "I"),
+        ("image-16bit-rgba-tiff", "rgba16.tif", 16, "RGB"),
+    ):
+        add(
+            Case(
+                name,
+                fit("--image", f"{D}/{file}", "--run-name", "g"),
+                exit=(0,),
+                expect=("outputs/image/g/reconstruction.png",),
+                check=png_bits("outputs/image/g", bits, mode),
+            )
+        )
+    add(Case("image-float-tiff-over-1", fit("--image", f"{D}/float_over1.tif"), msg="outside [0, 1]"))
+    add(Case("image-float-tiff-nan", fit("--image", f"{D}/float_nan.tif"), msg="NaN/inf"))
+    add(Case("image-int32-tiff", fit("--image", f"{D}/int32.tif"), msg="int32 samples"))
     # --- muon-fit: flag values -----------------------------------------------------------------
     add(Case("downscale-0", fit("--downscale", "0"), msg="--downscale must be a positive integer"))
     add(Case("downscale-too-big", fit("--downscale", "100"), msg="leaves no pixels"))
@@ -548,6 +580,49 @@ def cases() -> list[Case]:
             ["unshare", "-U", *fit("--preset", "p.json")],
             msg="Permission denied",
             setup=steps(copy(f"{D}/preset_ok.json", "p.json"), chmod("p.json", 0)),
+        )
+    )
+    # a preset never names, moves or replaces a run, and is checked like flags (issue 27)
+    add(
+        Case(
+            "preset-sets-overwrite",
+            fit("--preset", f"{D}/preset_overwrite.json"),
+            msg="sets 'overwrite'",
+            setup=steps(
+                copy(f"{D}/imagerun", "outputs/image/victim"), write("outputs/image/victim/notes.txt", NOTE)
+            ),
+            check=file_has("outputs/image/victim/notes.txt", NOTE),
+        )
+    )
+    add(
+        Case(
+            "preset-sets-output-dir", fit("--preset", f"{D}/preset_output_dir.json"), msg="sets 'output_dir'"
+        )
+    )
+    add(
+        Case(
+            "preset-bad-scheduler",
+            fit("--preset", f"{D}/preset_scheduler.json"),
+            msg="fit.scheduler must be one of",
+        )
+    )
+    add(
+        Case("preset-steps-list", fit("--preset", f"{D}/preset_steps_list.json"), msg="fit.steps must be int")
+    )
+    add(Case("preset-image-object", fit("--preset", f"{D}/preset_image_dict.json"), msg="data.image must be"))
+    add(
+        Case(
+            "preset-audio-duration-string",
+            [
+                "muon-fit",
+                "audio",
+                "--audio",
+                f"{D}/tone.wav",
+                "@tiny",
+                "--preset",
+                f"{D}/preset_duration.json",
+            ],
+            msg="data.duration must be float or null",
         )
     )
     # --- outputs -------------------------------------------------------------------------------
@@ -790,6 +865,20 @@ def cases() -> list[Case]:
             [*resume, "--preset", f"{D}/preset_ok.json"],
             msg="drop --preset/--profile",
             after="sigterm-after-checkpoint",
+        )
+    )
+    add(
+        Case(
+            "resume-planted-parents",
+            resume,
+            exit=(0,),
+            after="sigterm-after-checkpoint",
+            setup=steps(
+                mkdir("mine/empty"), plant_parents("outputs/image/r.incomplete", ["mine/empty", "mine"])
+            ),
+            gone=("outputs/image/r.incomplete",),
+            expect=("outputs/image/r/metrics.json", "mine/empty"),
+            note="progress.json lists the user's empty folders as created_parents: never removed",
         )
     )
     add(
@@ -1087,6 +1176,15 @@ def cases() -> list[Case]:
     )
     add(
         Case(
+            "extract-output-exists",
+            [*ex, "--run", "run"],
+            msg="mesh_8.ply already exists",
+            setup=steps(run, write("run/mesh_8.ply", NOTE)),
+            check=file_has("run/mesh_8.ply", NOTE),
+        )
+    )
+    add(
+        Case(
             "extract-ok",
             [*ex, "--run", "run"],
             exit=(0,),
@@ -1124,6 +1222,26 @@ def cases() -> list[Case]:
             exit=(0,),
             expect=("m.json",),
             note="control",
+        )
+    )
+    evm = [*ev, "--mesh-a", MESH, "--mesh-b", f"{D}/ico.obj", "--output", "m.json"]
+    add(
+        Case(
+            "eval-output-exists",
+            evm,
+            msg="m.json already exists",
+            setup=write("m.json", NOTE),
+            check=file_has("m.json", NOTE),
+        )
+    )
+    add(
+        Case(
+            "eval-output-overwrite",
+            [*evm, "--overwrite"],
+            exit=(0,),
+            setup=write("m.json", NOTE),
+            may_change=("m.json",),
+            note="control: --overwrite replaces it",
         )
     )
     add(
@@ -1386,6 +1504,24 @@ def make_data(root: Path) -> None:
 
     cv2.imwrite(str(root / "rgb16.png"), (rgb[:16, :16, ::-1] * 65535).astype(np.uint16))
     rng = np.random.default_rng(0)
+    import tifffile
+
+    tile = rgb[:16, :16].astype(np.float32)
+    tifffile.imwrite(root / "float01.tif", tile)
+    tifffile.imwrite(root / "float_over1.tif", tile * 3)
+    tifffile.imwrite(root / "float_nan.tif", np.where(tile > 0.9, np.nan, tile))
+    Image.fromarray((tile[..., 0] * 1e6).astype(np.int32), "I").save(root / "int32.tif")
+    deep = (np.concatenate([tile, tile[..., :1]], -1) * 65535).astype(np.uint16)
+    tifffile.imwrite(root / "rgba16.tif", deep, extrasamples=["unassalpha"])
+    rows = deep[..., ::3].astype(">u2").reshape(16, -1).view(np.uint8)  # gray+alpha, 16-bit
+    idat = zlib.compress(b"".join(b"\x00" + row.tobytes() for row in rows))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", 16, 16, 16, 4, 0, 0, 0)
+    png16 = chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    (root / "gray_alpha16.png").write_bytes(b"\x89PNG\r\n\x1a\n" + png16)
     (root / "corrupt.png").write_bytes(rng.bytes(400))
     png = (root / "img16.png").read_bytes()
     (root / "truncated.png").write_bytes(png[: len(png) // 2])
@@ -1426,6 +1562,19 @@ def make_data(root: Path) -> None:
     preset("preset_null.json", {"format": fmt, "task": "image", "config": {"fit": {"steps": None}}})
     preset("preset_null_lr.json", {"format": fmt, "task": "image", "config": {"optim": {"lr": None}}})
     preset("preset_list.json", [1, 2])
+    preset(
+        "preset_overwrite.json",
+        {"format": fmt, "task": "image", "config": {"overwrite": True, "run_name": "victim"}},
+    )
+    preset("preset_output_dir.json", {"format": fmt, "task": "image", "config": {"output_dir": "elsewhere"}})
+    preset(
+        "preset_scheduler.json", {"format": fmt, "task": "image", "config": {"fit": {"scheduler": "banana"}}}
+    )
+    preset("preset_steps_list.json", {"format": fmt, "task": "image", "config": {"fit": {"steps": [1, 2]}}})
+    preset(
+        "preset_image_dict.json", {"format": fmt, "task": "image", "config": {"data": {"image": {"a": 1}}}}
+    )
+    preset("preset_duration.json", {"format": fmt, "task": "audio", "config": {"data": {"duration": "abc"}}})
     (root / "preset_corrupt.json").write_text("{not json")
 
     from muon_nerf.nerf.data import write_sphere_scene
