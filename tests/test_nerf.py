@@ -299,6 +299,35 @@ def test_every_schedule_decays_10x_over_the_run_whatever_lr_and_iterations(tmp_p
         assert exit_info.value.code == 2 and err.startswith(f"error: {reason}") and err.count("\n") == 1, err
 
 
+def test_ns_train_without_a_device_flag_trains_on_the_cpu_where_cuda_is_missing(
+    tmp_path, capsys, monkeypatch
+):
+    """nerfstudio's default device is cuda: with no device flag a CPU-only machine trains on the
+    CPU, saying so; ``--machine.device-type cuda`` given on such a machine stays an error."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    scene = write_sphere_scene(tmp_path / "s", size=8, views={"train": 1, "val": 1, "test": 1})
+    for argv, device in (
+        (["ns-train", "muon-nerf", "--data", str(scene)], "cpu"),
+        (["ns-train", "muon-nerf", "--machine.device-type", "cuda"], None),
+        (["ns-train", "muon-nerf", "--machine.device_type=cuda"], None),
+    ):
+        config = copy.deepcopy(muon_nerf_method.config)
+        config.pipeline.datamanager.data = scene
+        config.pipeline.datamanager.dataparser = BlenderDataParserConfig()
+        monkeypatch.setattr(sys, "argv", argv)
+        if device:
+            config.print_to_terminal()
+            out = capsys.readouterr().out
+            assert config.machine.device_type == "cpu" and out.startswith(
+                "machine: cpu (no CUDA device here"
+            ), out
+        else:
+            with pytest.raises(SystemExit) as exit_info:
+                config.print_to_terminal()
+            err = capsys.readouterr().err
+            assert exit_info.value.code == 2 and "CUDA is not available" in err and err.count("\n") == 1, err
+
+
 def test_field_normalizes_positions_by_the_scene_box():
     field = MuonNeRFField(AABB, FieldConfig(arch="relu_pe", num_layers=3, width=8))
     corners = torch.tensor([[-1.5, -1.5, -1.5], [1.5, 1.5, 1.5], [0.0, 0.75, -0.75]])

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from nerfstudio.configs.base_config import ViewerConfig
 from nerfstudio.data.datamanagers.base_datamanager import DataManagerConfig, VanillaDataManagerConfig
 from nerfstudio.data.dataparsers.blender_dataparser import BlenderDataParserConfig
@@ -275,6 +276,17 @@ class MuonNeRFTrainerConfig(TrainerConfig):
                         check_schedule(scheduler)
                     except ValueError as err:
                         raise InputError(f"--optimizers.{name}.{err}") from None
+            if (
+                self.machine.device_type == "cuda"
+                and not _device_flag_given()
+                and not torch.cuda.is_available()
+            ):
+                # nerfstudio's default, not the user's choice: a machine without CUDA trains on the CPU
+                self.machine.device_type = "cpu"
+                print(
+                    "machine: cpu (no CUDA device here; on a CPU train at a smaller batch and budget, "
+                    "see docs/nerf.md; --machine.device-type cuda insists)"
+                )
             if self.machine.device_type in ("cuda", "mps"):
                 try:
                     check_device(self.machine.device_type)
@@ -294,6 +306,12 @@ class MuonNeRFTrainerConfig(TrainerConfig):
             if isinstance(scheduler, FloatExponentialDecaySchedulerConfig) and scheduler.max_steps is None:
                 scheduler.max_steps = self.max_num_iterations
         return super().setup(**kwargs)
+
+
+def _device_flag_given() -> bool:
+    """Whether ``ns-train``'s command line sets the device (any spelling tyro accepts)."""
+    names = ("--machine.device-type", "--machine.device_type")
+    return any(arg in names or arg.startswith(tuple(f"{n}=" for n in names)) for arg in sys.argv[1:])
 
 
 def trainer_config(
