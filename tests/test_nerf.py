@@ -149,6 +149,7 @@ def test_param_groups_adam_baseline_and_first_layer_option():
 
 def test_method_optimizers_build_muon_without_weight_decay():
     config = copy.deepcopy(muon_nerf_method.config)
+    config.resolve_schedules()  # what the trainer's setup does before it builds the optimizers
     model = tiny_model()
     optimizers = Optimizers(config.optimizers, model.get_param_groups())
     muon = optimizers.optimizers["fields_muon"]
@@ -179,7 +180,9 @@ def test_trainable_encoding_gets_the_fields_encoding_group():
     ids = {k: {id(p) for p in v} for k, v in groups.items()}
     assert not (ids["fields_encoding"] & (ids["fields"] | ids["fields_muon"]))
     assert ids["fields"] | ids["fields_muon"] | ids["fields_encoding"] == _field_params(model)
-    optimizers = Optimizers(copy.deepcopy(muon_nerf_method.config.optimizers), groups)
+    config = copy.deepcopy(muon_nerf_method.config)
+    config.resolve_schedules()
+    optimizers = Optimizers(config.optimizers, groups)
     (group,) = optimizers.optimizers["fields_encoding"].param_groups
     assert isinstance(optimizers.optimizers["fields_encoding"], torch.optim.Adam)
     assert group["lr"] == pytest.approx(1e-2) and group["eps"] == 1e-15

@@ -134,6 +134,7 @@ def test_ngp_param_groups_split_as_intended(name, scene):
     trainable = {id(p) for p in model.parameters() if p.requires_grad and p.numel()}  # no device indicator
     assert set().union(*ids.values()) == trainable
 
+    config.resolve_schedules()  # as the trainer's setup does
     optimizers = Optimizers(config.optimizers, groups)
     for group, optimizer in optimizers.optimizers.items():
         expected = MuonWithAuxAdam if group == "fields_muon" else torch.optim.Adam

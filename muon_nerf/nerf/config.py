@@ -298,13 +298,19 @@ class MuonNeRFTrainerConfig(TrainerConfig):
             raise SystemExit(2) from None
         super().print_to_terminal()
 
-    def setup(self, **kwargs: Any) -> Any:
-        """The trainer, after every decay schedule left without ``max_steps`` is given the run's
-        ``max_num_iterations`` (known only now: tyro sets it after the method config is built)."""
+    def resolve_schedules(self) -> None:
+        """Give every decay schedule left without ``max_steps`` the run's ``max_num_iterations``
+        (known only once the command line is applied, after the method config is built). The
+        trainer does this in ``setup``; code that builds nerfstudio's ``Optimizers`` from this
+        config itself calls it first."""
         for entry in self.optimizers.values():
             scheduler = entry.get("scheduler")
             if isinstance(scheduler, FloatExponentialDecaySchedulerConfig) and scheduler.max_steps is None:
                 scheduler.max_steps = self.max_num_iterations
+
+    def setup(self, **kwargs: Any) -> Any:
+        """The trainer, its schedules resolved (``resolve_schedules``)."""
+        self.resolve_schedules()
         return super().setup(**kwargs)
 
 

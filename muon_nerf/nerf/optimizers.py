@@ -71,7 +71,7 @@ class FloatExponentialDecayScheduler(ExponentialDecayScheduler):
         config = self.config
         check_schedule(config)
         if config.max_steps is None:
-            raise ValueError("max_steps is unset: MuonNeRFTrainerConfig.setup sets it to max_num_iterations")
+            raise ValueError("max_steps unset: MuonNeRFTrainerConfig.resolve_schedules sets the run length")
         if config.decay is not None:
             self.config = replace(config, lr_final=lr_init / config.decay)
         try:
