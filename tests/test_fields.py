@@ -4,6 +4,7 @@ with their own role), activations, and ω-folding as part of the field's config.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -104,6 +105,28 @@ def test_activations_closed_forms():
 def test_bad_field_config_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FieldConfig(**kwargs).check()
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (PositionalEncodingConfig(pe_frequencies=0), "--pe-frequencies must be in 1..24"),
+        (PositionalEncodingConfig(pe_frequencies=1000), "--pe-frequencies must be in 1..24"),
+        (FourierFeaturesConfig(ff_sigma=math.inf), "--ff-sigma finite, > 0; got 256, inf"),
+        (FourierFeaturesConfig(ff_sigma=math.nan), "--ff-sigma finite, > 0; got 256, nan"),
+    ],
+)
+def test_encodings_that_would_only_make_nan_are_refused_before_training(config, message):
+    """1000 octaves overflow 2^k to inf and an infinite σ makes B infinite: the fit would end in
+    NaN and be blamed on the learning rate; refused when the field is built, naming the flag."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        config.setup(2)
+    PositionalEncodingConfig(pe_frequencies=24).setup(2)  # the bound itself is fine
+    # and before any work: the field's own check looks at the encoding its arch uses
+    field = FieldConfig(arch="relu_pe" if isinstance(config, PositionalEncodingConfig) else "relu_ff")
+    field.encoding.positional = field.encoding.fourier = config
+    with pytest.raises(ValueError, match=re.escape(message)):
+        field.check()
 
 
 @pytest.mark.parametrize(

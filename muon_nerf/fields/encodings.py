@@ -63,6 +63,10 @@ class GaussianFourierFeatures(nn.Module):
         return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)
 
 
+MAX_PE_FREQUENCIES = 24
+"""A float32 coordinate in [-1, 1] resolves 2^-24: at octave 24 its phase is below resolution."""
+
+
 @dataclass
 class PositionalEncodingConfig:
     """NeRF positional encoding (--arch relu_pe)."""
@@ -71,9 +75,15 @@ class PositionalEncodingConfig:
     """Octaves L: frequencies 2^0 π … 2^(L-1) π per coordinate."""
 
     def setup(self, in_dim: int) -> PositionalEncoding:
-        if self.pe_frequencies < 1:
-            raise ValueError(f"--pe-frequencies must be >= 1, got {self.pe_frequencies}")
+        self.check()
         return PositionalEncoding(in_dim, self.pe_frequencies)
+
+    def check(self) -> None:
+        if not 1 <= self.pe_frequencies <= MAX_PE_FREQUENCIES:
+            raise ValueError(
+                f"--pe-frequencies must be in 1..{MAX_PE_FREQUENCIES} (beyond, sin(2^k πx) of a float32 "
+                f"coordinate is noise, and 2^k overflows), got {self.pe_frequencies}"
+            )
 
 
 @dataclass
@@ -86,11 +96,15 @@ class FourierFeaturesConfig:
     """Standard deviation of B (cycles per unit of the coordinate)."""
 
     def setup(self, in_dim: int) -> GaussianFourierFeatures:
-        if self.ff_features < 1 or not self.ff_sigma > 0:
-            raise ValueError(
-                f"--ff-features must be >= 1 and --ff-sigma > 0, got {self.ff_features}, {self.ff_sigma}"
-            )
+        self.check()
         return GaussianFourierFeatures(in_dim, self.ff_features, self.ff_sigma)
+
+    def check(self) -> None:
+        if self.ff_features < 1 or not (self.ff_sigma > 0 and math.isfinite(self.ff_sigma)):
+            raise ValueError(
+                "--ff-features must be >= 1 and --ff-sigma finite, > 0; "
+                f"got {self.ff_features}, {self.ff_sigma}"
+            )
 
 
 @dataclass
@@ -102,6 +116,11 @@ class EncodingConfig:
     positional: PositionalEncodingConfig = field(default_factory=PositionalEncodingConfig)
     fourier: FourierFeaturesConfig = field(default_factory=FourierFeaturesConfig)
     hash: HashGridConfig = field(default_factory=HashGridConfig)
+
+    def check(self, name: EncodingName) -> None:
+        """Refuse bad settings of encoding ``name`` in one line, before anything is built."""
+        if name != "none":
+            getattr(self, name).check()
 
     def setup(self, name: EncodingName, in_dim: int) -> nn.Module:
         """The encoding module ``name`` with this config's parameters for it."""

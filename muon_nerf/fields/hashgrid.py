@@ -173,6 +173,20 @@ class HashGridConfig:
     the table, its optimizer group and checkpoints are the same in both."""
 
     def setup(self, in_dim: int) -> HashGridEncoding:
+        self.check()
+        return HashGridEncoding(
+            in_dim,
+            self.hash_levels,
+            self.hash_features_per_level,
+            self.hash_log2_table_size,
+            self.hash_base_resolution,
+            self.hash_finest_resolution,
+            self.hash_init_scale,
+            self.hash_implementation,
+        )
+
+    def check(self) -> None:
+        """Refuse bad values in one line (called before any work, and again when built)."""
         if self.hash_levels < 1 or self.hash_features_per_level < 1:
             raise ValueError(
                 f"--hash-levels and --hash-features-per-level must be >= 1, "
@@ -185,15 +199,5 @@ class HashGridConfig:
                 "--hash-base-resolution must be >= 2 and <= --hash-finest-resolution, "
                 f"got {self.hash_base_resolution}, {self.hash_finest_resolution}"
             )
-        if not self.hash_init_scale >= 0:
-            raise ValueError(f"--hash-init-scale must be >= 0, got {self.hash_init_scale}")
-        return HashGridEncoding(
-            in_dim,
-            self.hash_levels,
-            self.hash_features_per_level,
-            self.hash_log2_table_size,
-            self.hash_base_resolution,
-            self.hash_finest_resolution,
-            self.hash_init_scale,
-            self.hash_implementation,
-        )
+        if not (self.hash_init_scale >= 0 and math.isfinite(self.hash_init_scale)):
+            raise ValueError(f"--hash-init-scale must be finite and >= 0, got {self.hash_init_scale}")

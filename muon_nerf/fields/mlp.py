@@ -101,6 +101,7 @@ class FieldConfig:
         if self.width < 1:
             raise ValueError(f"width must be >= 1, got {self.width}")
         self.activation.check()
+        self.encoding.check(self.encoding.encoding or ARCHITECTURES[self.arch].encoding)
 
 
 class MLPField(nn.Module):
