@@ -92,6 +92,9 @@ class Interrupt:
     new_tmp: str | None = None
     delay: float = 0.0
     wait: float = 180.0
+    repeat: int = 1
+    """Send it this many times, ``gap`` seconds apart (a second signal during the cleanup)."""
+    gap: float = 0.0
 
 
 @dataclass
@@ -269,14 +272,19 @@ def fake_stage(rel_parent: str, run: str) -> Callable[[Path, Context], None]:
     return run_
 
 
-def fake_owner(rel: str) -> Callable[[Path, Context], None]:
-    """Make ``rel/progress.json`` claim the owner is this (running) script."""
+HELD: list[int] = []
+"""Descriptors of the run locks this script holds (``hold_lock``), until it exits."""
+
+
+def hold_lock(rel: str) -> Callable[[Path, Context], None]:
+    """Take ``rel/lock`` (``flock``, as the running owner of an unfinished run holds it)."""
 
     def run(cwd: Path, ctx: Context) -> None:
-        path = cwd / rel / "progress.json"
-        record = json.loads(path.read_text())
-        record["owner"] = {"pid": os.getpid(), "host": os.uname().nodename}
-        path.write_text(json.dumps(record))
+        import fcntl
+
+        fd = os.open(cwd / rel / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        HELD.append(fd)
 
     return run
 
@@ -291,6 +299,118 @@ def plant_parents(rel: str, folders: list[str]) -> Callable[[Path, Context], Non
         path.write_text(json.dumps(record))
 
     return run
+
+
+def flip_bytes(pattern: str) -> Callable[[Path, Context], None]:
+    """Flip one byte in the middle of each file matching ``pattern`` (a bit rot inside a weight)."""
+
+    def run(cwd: Path, ctx: Context) -> None:
+        for path in cwd.glob(pattern):
+            data = bytearray(path.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            path.write_bytes(bytes(data))
+
+    return run
+
+
+def copy_over(src: str, pattern: str) -> Callable[[Path, Context], None]:
+    """Replace each file matching ``pattern`` with a copy of ``src``."""
+
+    def run(cwd: Path, ctx: Context) -> None:
+        for path in cwd.glob(pattern):
+            shutil.copy2(ctx.expand(src), path)
+
+    return run
+
+
+def edit_json(rel: str, keys: tuple[str, ...], value: object) -> Callable[[Path, Context], None]:
+    """Set ``rel``'s value at ``keys`` (``value`` None: remove it)."""
+
+    def run(cwd: Path, ctx: Context) -> None:
+        path = cwd / rel
+        record = json.loads(path.read_text())
+        inner = record
+        for key in keys[:-1]:
+            inner = inner[key]
+        if value is None:
+            inner.pop(keys[-1], None)
+        else:
+            inner[keys[-1]] = value
+        path.write_text(json.dumps(record))
+
+    return run
+
+
+def host_tag() -> str:
+    return hashlib.sha256(platform.node().encode()).hexdigest()[:8]
+
+
+def dead_temporary(rel_folder: str, name: str) -> Callable[[Path, Context], None]:
+    """A temporary of ``name`` as a process killed (SIGKILL) while it wrote leaves it."""
+
+    def run(cwd: Path, ctx: Context) -> None:
+        folder = cwd / rel_folder
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f".{name}.{host_tag()}-{dead_pid()}.abcd1234.tmp").write_bytes(b"half a file")
+
+    return run
+
+
+def symlink(target: str, link: str) -> Callable[[Path, Context], None]:
+    def run(cwd: Path, ctx: Context) -> None:
+        (cwd / link).parent.mkdir(parents=True, exist_ok=True)
+        (cwd / link).symlink_to(target)
+
+    return run
+
+
+BACKGROUND: dict[Path, subprocess.Popen] = {}
+"""Commands a case's setup started beside it (a race), by case folder."""
+
+
+def background(*argv: str, ready: str | None = None) -> Callable[[Path, Context], None]:
+    """Start ``argv`` in the case folder and leave it running (``ready``: wait until its stdout
+    says so); ``background_finished`` checks it."""
+
+    def run(cwd: Path, ctx: Context) -> None:
+        log = cwd.parent / f"{cwd.name}.background.out"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                ctx.argv(list(argv)),
+                cwd=cwd,
+                env=env_for("background", ctx.tmp),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        BACKGROUND[cwd] = proc
+        deadline = time.monotonic() + 120
+        while ready is not None and ready not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"background command ended or stalled before {ready!r}")
+            time.sleep(0.05)
+
+    return run
+
+
+def background_finished(
+    *checks: Callable[[Path, Context], list[str]],
+) -> Callable[[Path, Context], list[str]]:
+    """The command the setup started ended with exit 0, then ``checks``."""
+
+    def check(cwd: Path, ctx: Context) -> list[str]:
+        proc = BACKGROUND.pop(cwd)
+        try:
+            rc = proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            return ["the background command did not finish in 300 s"]
+        if rc != 0:
+            return [f"the background command failed (exit {rc})"]
+        return [p for c in checks for p in c(cwd, ctx)]
+
+    return check
 
 
 # checks ---------------------------------------------------------------------------------------
@@ -369,6 +489,22 @@ def kept_checkpoint(rel: str) -> Callable[[Path, Context], list[str]]:
     return check
 
 
+def mesh_of_its_field(rel: str, resolution: int) -> Callable[[Path, Context], list[str]]:
+    """A mesh extracted into ``rel`` is of the ``field.pt`` beside it (``extract_<res>.json``
+    names the field it read by its SHA-256)."""
+
+    def check(cwd: Path, ctx: Context) -> list[str]:
+        summary = cwd / rel / f"extract_{resolution}.json"
+        if not summary.is_file():
+            return []
+        read = json.loads(summary.read_text()).get("field_sha256")
+        if read != hashlib.sha256((cwd / rel / "field.pt").read_bytes()).hexdigest():
+            return [f"silently wrong: {rel}/mesh_{resolution}.ply is not the mesh of the field.pt beside it"]
+        return []
+
+    return check
+
+
 def warns_if_written(case_id: str, text: str) -> Callable[[Path, Context], list[str]]:
     """A run that succeeds despite a doubtful input says so on stderr."""
 
@@ -384,6 +520,11 @@ def warns_if_written(case_id: str, text: str) -> Callable[[Path, Context], list[
 # ---------------------------------------------------------------------------------------------
 # the cases
 
+PIPE_HEAD = (
+    "import subprocess, sys; p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE); "
+    "p.stdout.readline(); p.stdout.close(); sys.exit(p.wait())"
+)
+"""``python -c PIPE_HEAD CMD…``: ``CMD | head -1`` (exits with CMD's status)."""
 IMG = f"{D}/img16.png"
 MESH = f"{D}/ico.ply"
 SCENE = f"{D}/sphere"
@@ -895,8 +1036,22 @@ def cases() -> list[Case]:
             resume,
             msg="belongs to a run still in progress",
             after="sigterm-after-checkpoint",
-            setup=fake_owner("outputs/image/r.incomplete"),
+            setup=hold_lock("outputs/image/r.incomplete"),
             may_change=(),
+        )
+    )
+    add(
+        Case(
+            "resume-owner-on-another-host",
+            resume,
+            exit=(0,),
+            after="sigterm-after-checkpoint",
+            setup=edit_json(
+                "outputs/image/r.incomplete/progress.json", ("owner",), {"pid": 1, "host": "elsewhere"}
+            ),
+            gone=("outputs/image/r.incomplete",),
+            expect=("outputs/image/r/metrics.json",),
+            note="written on another host, which no longer runs it: resumable here (ownership is the lock)",
         )
     )
     add(
@@ -923,6 +1078,64 @@ def cases() -> list[Case]:
             setup=write("outputs/image/r.incomplete/progress.json", "{"),
         )
     )
+    # a checkpoint is what was written, or refused (issue 27)
+    ckpts = "outputs/image/r.incomplete/checkpoints/*.pt"
+    add(
+        Case(
+            "resume-flipped-checkpoint-byte",
+            resume,
+            msg="SHA-256 differs",
+            after="sigterm-after-checkpoint",
+            setup=flip_bytes(ckpts),
+            note="one byte flipped inside a weight resumed and ended 1 dB lower",
+        )
+    )
+    add(
+        Case(
+            "resume-field-pt-as-checkpoint",
+            resume,
+            msg="not a muon-nerf saved fit state",
+            after="sigterm-after-checkpoint",
+            setup=copy_over(f"{D}/imagerun/field.pt", ckpts),
+        )
+    )
+    add(
+        Case(
+            "resume-progress-other-width",
+            resume,
+            msg="does not fit the run's field",
+            after="sigterm-after-checkpoint",
+            setup=edit_json("outputs/image/r.incomplete/progress.json", ("config", "field", "width"), 16),
+        )
+    )
+    add(
+        Case(
+            "resume-twice-at-once",
+            resume,
+            msg="belongs to a run still in progress",
+            after="sigterm-after-checkpoint",
+            setup=background(*resume, ready="resuming"),
+            allow=("outputs/image/r", "outputs/image/r.incomplete"),
+            may_change=("outputs/image/r.incomplete",),
+            check=background_finished(same_metrics("outputs/image/r", "reference-uninterrupted")),
+            note="the second --resume stops at once (the run's lock); the first finishes the run",
+        )
+    )
+    add(
+        Case(
+            "resume-removes-dead-temporaries",
+            resume,
+            exit=(0,),
+            after="sigterm-after-checkpoint",
+            setup=steps(
+                dead_temporary("outputs/image/r.incomplete/checkpoints", "muon.pt"),
+                dead_temporary("outputs/image/r.incomplete", "progress.json"),
+            ),
+            gone=("outputs/image/r.incomplete",),
+            expect=("outputs/image/r/metrics.json",),
+            note="temporaries of a process SIGKILLed while it wrote a checkpoint",
+        )
+    )
     add(
         Case(
             "resume-after-sigterm",
@@ -932,6 +1145,63 @@ def cases() -> list[Case]:
             gone=("outputs/image/r.incomplete",),
             expect=("outputs/image/r/metrics.json",),
             check=same_metrics("outputs/image/r", "reference-uninterrupted"),
+        )
+    )
+    for gap in (0.001, 0.02):
+        add(
+            Case(
+                f"sigterm-twice-{gap * 1000:g}ms",
+                ckpt,
+                exit=(143,),
+                msg="terminated: kept outputs/image/r.incomplete",
+                interrupt=Interrupt(signal.SIGTERM, glob=first_ckpt, repeat=2, gap=gap),
+                allow=("outputs/image/r.incomplete",),
+                check=kept_checkpoint("outputs/image/r.incomplete"),
+                note="a second SIGTERM during the cleanup: the line still says what was kept",
+            )
+        )
+    add(
+        Case(
+            "stdout-closed-by-head",
+            ["python", "-c", PIPE_HEAD, *fit("--run-name", "p")],
+            exit=(141,),
+            msg="broken pipe",
+            allow=("outputs/image/p",),
+            note="muon-fit … | head -1: stopped where the pipe broke, or the run complete (said so)",
+        )
+    )
+    add(
+        Case(
+            "disk-full-at-start",
+            ["prlimit", "--fsize=1000", *fit("--run-name", "r")],
+            msg=("File too large", "No space left"),
+            note="writes over 1000 bytes fail (RLIMIT_FSIZE), as on a full disk: progress.json first",
+        )
+    )
+    add(
+        Case(
+            "overwrite-incomplete-without-progress",
+            fit("--run-name", "r", "--overwrite"),
+            exit=(0,),
+            setup=steps(
+                mkdir("outputs/image/r.incomplete/checkpoints"), write("outputs/image/r.incomplete/lock", "")
+            ),
+            may_change=("outputs/image/r.incomplete",),
+            gone=("outputs/image/r.incomplete",),
+            expect=("outputs/image/r/metrics.json",),
+            note="what a full disk at start left before: an .incomplete without progress.json",
+        )
+    )
+    add(
+        Case(
+            "overwrite-symlinked-run",
+            fit("--run-name", "linked", "--overwrite"),
+            exit=(0,),
+            setup=steps(copy(f"{D}/imagerun", "mine/run"), symlink("../../mine/run", "outputs/image/linked")),
+            may_change=("outputs/image/linked",),
+            gone=("outputs/image/.linked.old",),
+            expect=("outputs/image/linked/metrics.json", "mine/run/metrics.json"),
+            note="the link is replaced by the new run; the folder it pointed to is the user's, untouched",
         )
     )
     add(
@@ -1075,6 +1345,8 @@ def cases() -> list[Case]:
             setup=steps(copy(MESH, "m.ply"), chmod("m.ply", 0)),
         )
     )
+    add(Case("sdf-mesh-nan-vertex", sdf("--mesh", f"{D}/nan_vertex.ply"), msg="non-finite"))
+    add(Case("sdf-mesh-header-lies", sdf("--mesh", f"{D}/lying_header.ply"), msg="is truncated"))
     add(Case("sdf-margin-1.5", sdf("--margin", "1.5"), msg="--margin must be in [0, 1)"))
     add(Case("sdf-ray-votes-even", sdf("--ray-votes", "2"), msg="--ray-votes must be a positive odd number"))
     add(Case("sdf-eval-resolution-1", sdf("--eval-resolution", "1"), msg="--eval-resolution must be >= 8"))
@@ -1183,6 +1455,85 @@ def cases() -> list[Case]:
             check=file_has("run/mesh_8.ply", NOTE),
         )
     )
+    # the field, its frame and the memory are what they say (issue 27)
+    for name, keys, value, msg in (
+        ("extract-normalization-scale-0", ("scale",), 0, "scale must be a finite number > 0"),
+        ("extract-normalization-no-center", ("center",), None, "center must be a list of 3 numbers"),
+        (
+            "extract-normalization-center-nan",
+            ("center",),
+            [0, float("nan"), 0],
+            "center must be finite",
+        ),
+    ):
+        add(
+            Case(
+                name,
+                [*ex, "--run", "run"],
+                msg=msg,
+                setup=steps(run, edit_json("run/normalization.json", keys, value)),
+            )
+        )
+    add(
+        Case(
+            "extract-normalization-list",
+            [*ex, "--run", "run"],
+            msg="must be a JSON object",
+            setup=steps(run, write("run/normalization.json", "[1, 2, 3]")),
+        )
+    )
+    add(
+        Case(
+            "extract-compare-missing-muon",
+            [*ex, "--run", "cmp"],
+            msg="cmp/muon/field.pt",
+            setup=steps(
+                copy(f"{D}/sdfrun", "cmp/adam"), copy(f"{D}/sdfrun", "cmp/muon"), remove("cmp/muon/field.pt")
+            ),
+        )
+    )
+    add(
+        Case(
+            "extract-max-memory-more-than-there-is",
+            ["muon-sdf", "extract", "--run", "run", "--resolution", "4096", "--max-memory-gb", "100000"],
+            msg="--max-memory-gb 100000 is more than",
+            setup=run,
+        )
+    )
+    add(
+        Case(
+            "extract-max-memory-inf",
+            [*ex, "--run", "run", "--max-memory-gb", "inf"],
+            msg="--max-memory-gb must be a finite number",
+            setup=run,
+        )
+    )
+    add(
+        Case(
+            "extract-removes-dead-temporaries",
+            [*ex, "--run", "run"],
+            exit=(0,),
+            setup=steps(run, dead_temporary("run", "mesh_8.ply")),
+            gone=("run/.mesh_8.ply.*.tmp",),
+            expect=("run/mesh_8.ply",),
+            note="a temporary of an extraction SIGKILLed while it wrote",
+        )
+    )
+    add(
+        Case(
+            "extract-racing-fit-overwrite",
+            ["muon-sdf", "extract", "--no-score", "--resolution", "128", "--run", "outputs/sdf/s"],
+            exit=(0, 2),
+            msg="changed",
+            setup=steps(
+                copy(f"{D}/sdfrun", "outputs/sdf/s"), background(*sdf("--run-name", "s", "--overwrite"))
+            ),
+            allow=("outputs/sdf/s*", "outputs/sdf/.s.*.partial"),
+            may_change=("outputs/sdf/s",),
+            check=background_finished(mesh_of_its_field("outputs/sdf/s", 128)),
+            note="a race: refused, or a mesh of the field beside it (never of the replaced one)",
+        )
+    )
     add(
         Case(
             "extract-ok",
@@ -1286,6 +1637,17 @@ def cases() -> list[Case]:
             msg="nothing was written",
             interrupt=Interrupt(signal.SIGTERM, new_tmp="muon-sweep-ray-*", delay=10),
             timeout=300,
+        )
+    )
+    add(
+        Case(
+            "sweep-sighup-during-trials",
+            long_sweep,
+            exit=(129,),
+            msg="nothing was written",
+            interrupt=Interrupt(signal.SIGHUP, new_tmp="muon-sweep-ray-*", delay=10),
+            timeout=300,
+            note="its terminal went away: stopped as by SIGTERM, Ray shut down",
         )
     )
     add(
@@ -1544,6 +1906,11 @@ def make_data(root: Path) -> None:
     mesh.export(root / "ico.obj")
     trimesh.PointCloud(mesh.vertices).export(root / "points.ply")
     trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 2]]).export(root / "flat.ply")
+    # a NaN vertex (trimesh's merge would drop it), and a header declaring 10⁹ faces for one
+    (root / "nan_vertex.ply").write_bytes(
+        ply_bytes(np.where(np.arange(len(mesh.vertices))[:, None] == 3, np.nan, mesh.vertices), mesh.faces)
+    )
+    (root / "lying_header.ply").write_bytes(ply_bytes(mesh.vertices, mesh.faces[:1], declared_faces=10**9))
     (root / "corrupt.ply").write_text("ply\nformat nonsense 9.9\nelement vertex banana\nend_header\n\x00\x01")
     (root / "corrupt.json").write_text("{this is not json")
 
@@ -1598,6 +1965,19 @@ def make_data(root: Path) -> None:
     (root / "runs/sdf/s").rename(root / "sdfrun")
     (root / "runs/image/i").rename(root / "imagerun")
     shutil.rmtree(root / "runs")
+
+
+def ply_bytes(vertices: np.ndarray, faces: np.ndarray, declared_faces: int | None = None) -> bytes:
+    """A binary little-endian PLY; ``declared_faces`` puts another face count in its header."""
+    count = len(faces) if declared_faces is None else declared_faces
+    header = (
+        f"ply\nformat binary_little_endian 1.0\nelement vertex {len(vertices)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        f"element face {count}\nproperty list uchar int vertex_indices\nend_header\n"
+    )
+    body = np.asarray(vertices, "<f4").tobytes()
+    body += b"".join(struct.pack("<B3i", 3, *map(int, f)) for f in faces)
+    return header.encode() + body
 
 
 def make_captures(root: Path) -> None:
@@ -1728,6 +2108,10 @@ def wait_trigger(
             if proc.poll() is not None:
                 return f"the command ended (exit {proc.returncode}) before the signal"
             os.kill(proc.pid, it.sig)
+            for _ in range(it.repeat - 1):
+                time.sleep(it.gap)
+                if proc.poll() is None:
+                    os.kill(proc.pid, it.sig)
             return None
         time.sleep(0.02)
     return "trigger not seen in time"

@@ -279,3 +279,81 @@ def test_a_real_signal_during_training_ends_with_one_line_and_a_resumable_run(pn
     assert last.startswith(f"{word}: kept {folder} (muon checkpointed at step ") and "Traceback" not in err
     assert not any(p.name.endswith(".partial") for p in (tmp_path / "image").iterdir())
     assert Progress.open(folder).checkpoint_step("muon") % 10 == 0
+
+
+def test_a_checkpoint_is_resumed_only_as_it_was_written(png, tmp_path, capsys, monkeypatch):
+    """Issue 27: a saved state carries the SHA-256 of its bytes: one flipped byte inside a weight,
+    a field.pt copied in its place, or a progress.json edited to another width is refused in one
+    line naming the file, never resumed from."""
+    args = ["--image", str(png), *FLAGS, "--steps", "40", "--output-dir", str(tmp_path), "--run-name", "r"]
+    interrupt_after_checkpoints(monkeypatch, 1)
+    with pytest.raises(SystemExit):
+        fit_main("image", args)
+    monkeypatch.undo()
+    folder = tmp_path / "image/r.incomplete"
+    checkpoint = folder / "checkpoints/muon.pt"
+    good, record = checkpoint.read_bytes(), (folder / "progress.json").read_text()
+
+    def refused() -> str:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            fit_main("image", ["--resume", str(folder)])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+        return err
+
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0xFF
+    checkpoint.write_bytes(bytes(flipped))
+    assert f"{checkpoint} is corrupted: its SHA-256 differs" in refused()
+    fit_main("image", ["--image", str(png), *FLAGS, "--steps", "5", "--output-dir", str(tmp_path / "f")])
+    checkpoint.write_bytes(next((tmp_path / "f/image").glob("*/field.pt")).read_bytes())
+    assert f"{checkpoint} is not a muon-nerf saved fit state" in refused()
+    checkpoint.write_bytes(good)
+    edited = json.loads(record)
+    edited["config"]["field"]["width"] = 16
+    (folder / "progress.json").write_text(json.dumps(edited))
+    assert f"{checkpoint} does not fit the run's field (" in refused()
+    assert json.loads((folder / "progress.json").read_text()) == edited  # a refused resume changes nothing
+    (folder / "progress.json").write_text(record)
+    fit_main("image", ["--resume", str(folder)])
+    assert (tmp_path / "image/r/metrics.json").is_file() and not folder.exists()
+
+
+@pytest.mark.parametrize("gap", [0.001, 0.02])
+def test_a_second_signal_during_the_cleanup_changes_nothing_it_says(png, tmp_path, gap):
+    """Issue 27: two SIGTERMs 1 or 20 ms apart end as one does: one line saying what was kept
+    (the cleanup is not cut short) and no traceback, not even from atexit."""
+    folder = tmp_path / "image/r.incomplete"
+    cmd = [sys.executable, "-c", "from muon_nerf.signals.cli import entrypoint; entrypoint()", "image"]
+    args = [
+        "--image",
+        str(png),
+        *FLAGS,
+        "--steps",
+        "100000",
+        "--output-dir",
+        str(tmp_path),
+        "--run-name",
+        "r",
+    ]
+    proc = subprocess.Popen(
+        [*cmd, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while (
+            not (folder / "checkpoints/muon.pt").exists()
+            and proc.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(gap)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and err.count("\n") == 1, err
+    assert err.startswith(f"terminated: kept {folder} (muon checkpointed at step ")
+    assert (folder / "checkpoints/muon.pt").is_file()

@@ -372,3 +372,122 @@ def test_clamp_keeps_deepsdf_error_and_never_stalls_a_prediction():
     # every prediction that is wrong has a gradient (index 4: 0.4 against 0.05; index 2: -0.3
     # against a clipped 0.5), only the two that are right on a saturated side have none
     assert pred.grad.tolist() == [0.0, -1.0, -1.0, -1.0, 1.0, 0.0, 1.0]
+
+
+def _ply(vertices: np.ndarray, faces: np.ndarray, declared_faces: int | None = None) -> bytes:
+    """A binary little-endian PLY whose header may declare another face count."""
+    count = len(faces) if declared_faces is None else declared_faces
+    header = (
+        f"ply\nformat binary_little_endian 1.0\nelement vertex {len(vertices)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        f"element face {count}\nproperty list uchar int vertex_indices\nend_header\n"
+    )
+    faces_bytes = b"".join(np.array([3], "u1").tobytes() + np.asarray(f, "<i4").tobytes() for f in faces)
+    return header.encode() + np.asarray(vertices, "<f4").tobytes() + faces_bytes
+
+
+def test_meshes_are_checked_as_the_file_holds_them(tmp_path: Path):
+    """Issue 27: a NaN vertex is refused before trimesh's merge could drop it, and a PLY whose
+    header declares more than it holds (10⁹ faces, one present) is refused as truncated."""
+    ico = trimesh.creation.icosphere(subdivisions=1)
+    good = tmp_path / "good.ply"
+    good.write_bytes(_ply(ico.vertices, ico.faces))
+    assert len(load_mesh(good).faces) == len(ico.faces)  # the writer is right: same mesh back
+    vertices = ico.vertices.copy()
+    vertices[3] = [np.nan, 0, np.inf]
+    nan = tmp_path / "nan.ply"
+    nan.write_bytes(_ply(vertices, ico.faces))
+    with pytest.raises(
+        InputError, match=r"1 vertices with non-finite \(NaN/inf\) coordinates, the first at index 3"
+    ):
+        load_mesh(nan)
+    lying = tmp_path / "lying.ply"
+    lying.write_bytes(_ply(ico.vertices, ico.faces[:1], declared_faces=10**9))
+    with pytest.raises(InputError, match="is truncated: its header declares 42 vertex, 1000000000 face"):
+        load_mesh(lying)
+    ascii_ply = tmp_path / "ascii.ply"
+    ico.export(ascii_ply, encoding="ascii")
+    text = ascii_ply.read_text()
+    ascii_ply.write_text(text.replace(f"element face {len(ico.faces)}", "element face 1000"))
+    with pytest.raises(InputError, match="is truncated"):
+        load_mesh(ascii_ply)
+
+
+def test_extract_reads_one_consistent_run_and_refuses_what_is_not_one(
+    sphere_file: Path, tmp_path: Path, capsys, monkeypatch
+):
+    """Issue 27: ``muon-sdf extract`` refuses, in one line and writing nothing, a --compare run
+    missing one field, a normalization.json that is not finite positive scale + finite 3-vector
+    center, a --max-memory-gb that is not finite, positive and available, and a run whose field.pt
+    was replaced while it extracted (``muon-sdf fit --overwrite``): never a mesh of the old field
+    beside the new one."""
+    import shutil
+
+    import muon_nerf.sdf.cli as sdf_cli
+
+    def refused(*args: str) -> str:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            main(*args)
+        err = capsys.readouterr().err  # an empty mesh's warning may come first
+        assert (
+            stop.value.code == 2 and err.count("error: ") == 1 and err.splitlines()[-1].startswith("error: ")
+        )
+        return err.splitlines()[-1]
+
+    sizes = ["--num-surface", "200", "--num-near", "200", "--num-uniform", "200", "--eval-resolution", "8"]
+    sizes += ["--eval-volume-points", "0", "--surface-points", "200", "--render-size", "16", "--width", "8"]
+    fit_args = [
+        "--mesh",
+        str(sphere_file),
+        *sizes,
+        "--steps",
+        "2",
+        "--no-progress",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    main("fit", [*fit_args, "--run-name", "r"])
+    run = tmp_path / "sdf/r"
+    flags = ["--resolution", "12", "--no-score"]
+
+    cmp = tmp_path / "cmp"
+    shutil.copytree(run, cmp / "adam")
+    (cmp / "muon").mkdir()
+    assert f"missing {cmp / 'muon/field.pt'}" in refused("extract", ["--run", str(cmp), *flags])
+    assert not list((cmp / "adam").glob("mesh_12.*"))
+
+    norm = run / "normalization.json"
+    saved = json.loads(norm.read_text())
+    for edit, message in (
+        ({**saved, "scale": 0}, "scale must be a finite number > 0, got 0"),
+        ({**saved, "scale": float("inf")}, "scale must be a finite number > 0"),
+        ({"scale": 1.0}, "center must be a list of 3 numbers, got None"),
+        ({**saved, "center": [0, float("nan"), 0]}, "center must be finite"),
+        ([1, 2, 3], "must be a JSON object with center and scale, got list"),
+    ):
+        norm.write_text(json.dumps(edit))
+        assert message in refused("extract", ["--run", str(run), *flags])
+    norm.write_text(json.dumps(saved))
+
+    assert "--max-memory-gb must be a finite number of GiB > 0, got inf" in refused(
+        "extract", ["--run", str(run), *flags, "--max-memory-gb", "inf"]
+    )
+    assert "--max-memory-gb 100000 is more than the" in refused(
+        "extract", ["--run", str(run), "--resolution", "4096", "--max-memory-gb", "100000"]
+    )
+
+    main("fit", [*fit_args, "--run-name", "other", "--seed", "1"])
+    extract = sdf_cli.extract
+
+    def racing(*args, **kwargs):  # `muon-sdf fit --overwrite` replaces the run meanwhile
+        result = extract(*args, **kwargs)
+        shutil.copy2(tmp_path / "sdf/other/field.pt", run / "field.pt")
+        return result
+
+    monkeypatch.setattr(sdf_cli, "extract", racing)
+    assert "field.pt changed during the extraction" in refused("extract", ["--run", str(run), *flags])
+    assert not list(run.glob("*_12.*"))
+    monkeypatch.undo()
+    main("extract", ["--run", str(run), *flags])
+    assert (run / "mesh_12.ply").is_file()

@@ -3,11 +3,13 @@ replaces an existing run unless asked to, and follows the user's umask."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -98,10 +100,18 @@ def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
+    _remove_replaced(old)
     final.rename(old)
     stage.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    _remove_replaced(old)
+
+
+def _remove_replaced(old: Path) -> None:
+    """Remove the run that was replaced: a symlink itself (never the folder it points to)."""
+    if old.is_symlink():
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 STAGE = re.compile(r"^\..+\.(\d+)\.[^.]+\.partial$")
@@ -140,18 +150,73 @@ def remove_dead_stages(parent: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def _host_tag() -> str:
+    """Eight hex digits of this host's name: a temporary's pid means something only here."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+TEMPORARY = re.compile(r"^\..+\.([0-9a-f]{8})-(\d+)\.[a-z0-9_]+\.tmp$")
+"""A temporary file's name: ``.<name>.<host tag>-<pid>.<random>.tmp``."""
+
+
+def remove_dead_temporaries(folder: Path) -> None:
+    """Remove the temporary files in ``folder`` (``atomic_write_bytes``'s naming only) whose
+    process, on this host, no longer runs: SIGKILL or a power cut during a write leaves them."""
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return
+    host = _host_tag()
+    for entry in entries:
+        match = TEMPORARY.match(entry.name)
+        if match is None or match.group(1) != host or pid_alive(int(match.group(2))):
+            continue
+        if entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+
+
+_SWEPT: set[Path] = set()
+"""Folders whose dead temporaries this process has removed already (once per folder)."""
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a temporary beside it, renamed over it); a failure
+    (a full disk) names the file, and the temporary is removed again. Temporaries left there by
+    killed processes go first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    if path.parent not in _SWEPT:
+        remove_dead_temporaries(path.parent)
+        _SWEPT.add(path.parent)
+    tmp = None
     try:
+        prefix = f".{path.name}.{_host_tag()}-{os.getpid()}."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it 0600 whatever the umask
         os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise type(err)(err.errno, f"cannot write {path}: {err.strerror or err}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fingerprint(paths: Iterable[Path]) -> str:
+    """SHA-256 over the bytes of ``paths`` (a missing file counts as missing): equal
+    fingerprints, same files."""
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            digest.update(Path(path).read_bytes())
+        except FileNotFoundError:
+            digest.update(b"\0missing\0")
+        digest.update(b"\0" + str(path).encode() + b"\0")
+    return digest.hexdigest()
 
 
 def check_new_files(paths: Iterable[Path], overwrite: bool = False) -> None:

@@ -47,7 +47,7 @@ def fit_one(
         )
     save, start = None, None
     if progress is not None:
-        start = progress.checkpoint(optimizer)
+        start = progress.checkpoint(optimizer, field_)
         save = functools.partial(progress.save_checkpoint, optimizer)
     label = f"{signal.task}/{optimizer}"
     result = fit(signal, field_, opt, cfg.fit, label=label, on_eval=on_eval, checkpoint=save, start=start)
@@ -78,6 +78,16 @@ def _kept_message(progress: Progress, command: str) -> str:
     return f"kept {folder} ({', '.join(parts)}); finish it with: {command} --resume {folder}"
 
 
+def _leave(progress: Progress, command: str) -> str:
+    """Keep the unfinished run when it holds progress (released, for ``--resume``), else remove
+    it; say which."""
+    if progress.has_progress():
+        progress.release()
+        return _kept_message(progress, command)
+    progress.discard()
+    return "nothing was kept"
+
+
 def execute(
     cfg: TaskConfig,
     signal: Signal | None = None,
@@ -94,6 +104,18 @@ def execute(
     """
     console = console or Console()
     cfg.check()
+    try:
+        if progress is not None:
+            progress.claim()  # its lock, for the run's life: a second --resume of it stops here
+        return _execute(cfg, signal, console, progress, command)
+    finally:
+        if progress is not None:
+            progress.release()  # a no-op when the run released or discarded it
+
+
+def _execute(
+    cfg: TaskConfig, signal: Signal | None, console: Console, progress: Progress | None, command: str
+) -> dict[str, FitResult]:
     signal = (signal or cfg.signal()).to(cfg.fit.device)
     names = OPTIMIZERS if cfg.compare else (cfg.optim.optimizer,)
     if progress is None:
@@ -102,14 +124,14 @@ def execute(
         run_dir = progress.final
     check_run_dir(run_dir, cfg.overwrite)  # before any work: never lose a fit to an unwritable folder
     check_optimizers(signal, cfg, names)
+    resumed = progress is not None
     if progress is None:
         progress = Progress.create(run_dir, signal.task, cfg, names, cfg.overwrite)
-    else:
-        progress.claim()
-        console.print(f"resuming {progress.folder}")
-    console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
-    console.print("learning rates: " + "; ".join(cfg.optim.describe_lrs(name) for name in names))
     try:
+        if resumed:
+            console.print(f"resuming {progress.folder}")
+        console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
+        console.print("learning rates: " + "; ".join(cfg.optim.describe_lrs(name) for name in names))
         results = {name: fit_one(signal, cfg, name, progress=progress) for name in names}
         with staged_dir(run_dir, cfg.overwrite) as stage:
             if cfg.compare:
@@ -131,13 +153,18 @@ def execute(
             raise type(err)("no checkpoint was reached: nothing was kept") from None
         progress.release()
         raise type(err)(_kept_message(progress, command)) from None
+    except OSError as err:  # disk full, a closed stdout…: say what was kept
+        what = "stdout was closed by its reader (broken pipe)" if isinstance(err, BrokenPipeError) else err
+        raise type(err)(f"{what}; {_leave(progress, command)}") from None
     except BaseException:
-        if progress.has_progress():
-            progress.release()
-        else:
-            progress.discard()
+        _leave(progress, command)
         raise
     progress.discard()
-    console.print(comparison_table(signal, results))
-    console.print(f"outputs: {run_dir}")
+    try:
+        console.print(comparison_table(signal, results))
+        console.print(f"outputs: {run_dir}")
+    except BrokenPipeError:
+        raise BrokenPipeError(
+            f"stdout was closed by its reader (broken pipe); the run is complete: {run_dir}"
+        ) from None
     return results

@@ -9,7 +9,9 @@ either still win.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +24,10 @@ from muon_nerf.fit.checkpoint import load_field as load_run_field
 from muon_nerf.fit.cli import cli, parse_run, parse_task
 from muon_nerf.fit.device import check_device
 from muon_nerf.fit.errors import InputError, run_cli
-from muon_nerf.fit.io import check_new_files, json_bytes, write_files
+from muon_nerf.fit.io import check_new_files, fingerprint, json_bytes, remove_dead_temporaries, write_files
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.run import execute
-from muon_nerf.sdf.extract import extract, mesh_files, mesh_paths
+from muon_nerf.sdf.extract import available_memory, extract, mesh_files, mesh_paths
 from muon_nerf.sdf.mesh import Normalization, load_mesh
 from muon_nerf.sdf.metrics import EMPTY_SURFACE, MetricConfig, compare_meshes, warn_empty_mesh
 from muon_nerf.sdf.render import render
@@ -61,6 +63,16 @@ class ExtractConfig:
             raise InputError(f"--chunk must be >= 1 (points per field evaluation), got {self.chunk}")
         if self.ray_votes < 1 or any(r < 2 for r in self.iou_resolutions):
             raise InputError("--ray-votes must be >= 1 and every --iou-resolutions value >= 2")
+        if self.max_memory_gb is not None:
+            gb = self.max_memory_gb
+            if not (math.isfinite(gb) and gb > 0):
+                raise InputError(f"--max-memory-gb must be a finite number of GiB > 0, got {gb}")
+            available = available_memory()
+            if gb * 2**30 > available:
+                raise InputError(
+                    f"--max-memory-gb {gb:g} is more than the {available / 2**30:.2f} GiB this process can "
+                    "get now (MemAvailable, cgroup limit): give at most that, or leave it out"
+                )
         check_device(self.device)
 
 
@@ -107,21 +119,60 @@ def _cell(value: float | None) -> str:
     return "—" if value is None or value != value else f"{value:.4g}"
 
 
+COMPARED = ("adam", "muon")
+"""The optimizer folders of a ``--compare`` run."""
+
+
 def field_dirs(run: Path) -> dict[str, Path]:
-    """``{name: folder with field.pt}`` of a single run or of each optimizer of a comparison."""
+    """``{name: folder with field.pt}`` of a single run or of each optimizer of a comparison; a
+    comparison missing one of its ``field.pt`` is refused, naming it (never half extracted)."""
     if not run.is_dir():
         raise InputError(f"run folder not found: {run}")
     if (run / "field.pt").is_file():
         return {run.name: run}
-    found = {d.name: d for d in sorted(run.iterdir()) if (d / "field.pt").is_file()}
-    if not found:
+    names = [d.name for d in sorted(run.iterdir()) if (d / "field.pt").is_file()]
+    if (run / "comparison.json").is_file() or any((run / n).is_dir() for n in COMPARED):
+        names = sorted({*names, *COMPARED})
+        missing = [run / n / "field.pt" for n in names if not (run / n / "field.pt").is_file()]
+        if missing:
+            names_missing = ", ".join(map(str, missing))
+            raise InputError(f"{run} is a --compare run missing {names_missing}: nothing extracted")
+    if not names:
         raise InputError(f"{run} has no field.pt (nor adam/, muon/ folders with one): not a muon-sdf run")
-    return found
+    return {n: run / n for n in names}
+
+
+def run_files(folder: Path) -> tuple[Path, Path]:
+    """What an extraction reads from a field's folder."""
+    return folder / "field.pt", folder / "normalization.json"
 
 
 def load_field(folder: Path, device: str) -> tuple[MLPField, Normalization, dict]:
-    meta = json.loads((folder / "normalization.json").read_text())
-    return load_run_field(folder / "field.pt", device), Normalization.from_dict(meta), meta
+    field_path, norm_path = run_files(folder)
+    try:
+        meta = json.loads(norm_path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{norm_path} not found: not a muon-sdf run (it holds the mesh's frame)") from None
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read {norm_path}: {err}") from None
+    norm = Normalization.from_dict(meta, str(norm_path))
+    margin, source = meta.get("margin", 0.1), meta.get("source")
+    if not (isinstance(margin, (int, float)) and not isinstance(margin, bool) and 0 <= margin < 1):
+        raise InputError(f"{norm_path}: margin must be a number in [0, 1), got {margin!r}")
+    if source is not None and not isinstance(source, str):
+        raise InputError(f"{norm_path}: source must be a path, got {source!r}")
+    return load_run_field(field_path, device), norm, meta
+
+
+def check_unchanged(folders: dict[Path, str], when: str) -> None:
+    """Refuse when a field's files changed since they were read (``muon-sdf fit --overwrite``
+    replaced the run meanwhile): its mesh would stand beside another field."""
+    for folder, before in folders.items():
+        if fingerprint(run_files(folder)) != before:
+            raise InputError(
+                f"{folder / 'field.pt'} changed {when} (the run was replaced, e.g. by muon-sdf fit "
+                "--overwrite): nothing written; extract again"
+            )
 
 
 def extract_paths(folder: Path, resolution: int) -> tuple[Path, Path, Path]:
@@ -137,15 +188,19 @@ def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
     check_new_files(  # before the (long) extraction: an earlier one is never replaced unasked
         [p for stem, *rest in outputs.values() for p in (*mesh_paths(stem), *rest)], cfg.overwrite
     )
-    results, files = {}, {}
+    results, files, read = {}, {}, {}
     for name, folder in field_dirs(cfg.run).items():
+        read[folder] = fingerprint(run_files(folder))
+        field_sha256 = hashlib.sha256(run_files(folder)[0].read_bytes()).hexdigest()
         field, norm, meta = load_field(folder, cfg.device)
+        check_unchanged({folder: read[folder]}, "while it was read")
+        remove_dead_temporaries(folder)  # of an extraction killed while it wrote
         ex = extract(field, cfg.resolution, cfg.chunk, limit)
         mesh = norm.mesh_to_input(ex.mesh)
         stem, render_path, summary_path = outputs[folder]
         files.update(mesh_files(mesh, stem))
         files[render_path] = png_bytes(render(ex.mesh))
-        summary = ex.summary()
+        summary = {**ex.summary(), "field_sha256": field_sha256}  # which field.pt it is the mesh of
         if len(ex.mesh.faces) == 0:
             warn_empty_mesh(f"{name}: the mesh extracted at {cfg.resolution}³")
             if cfg.score:
@@ -161,11 +216,19 @@ def run_extract(cfg: ExtractConfig, console: Console) -> dict[str, dict]:
             )
         files[summary_path] = json_bytes(summary)
         results[name] = summary
+    check_unchanged(read, "during the extraction")
     write_files(files, cfg.overwrite)  # all or nothing, once every field is extracted and scored
+    try:
+        check_unchanged(read, "while the meshes were written")
+    except InputError:
+        for path in files:  # written into the new run: taken back
+            path.unlink(missing_ok=True)
+        raise
     for name, folder in field_dirs(cfg.run).items():
         console.print(f"{name}: {folder / f'mesh_{cfg.resolution}'}.ply / .obj")
     rows = {
-        n: {k: v for k, v in r.items() if k != "metrics"} | r.get("metrics", {}) for n, r in results.items()
+        n: {k: v for k, v in r.items() if k not in ("metrics", "field_sha256")} | r.get("metrics", {})
+        for n, r in results.items()
     }
     console.print(metrics_table(f"extraction at {cfg.resolution}³", rows))
     return results

@@ -37,15 +37,39 @@ def grid_points(resolution: int, xs: np.ndarray | None = None) -> Float[np.ndarr
 
 
 def available_memory() -> int:
-    """Bytes the kernel says a new allocation can get (``MemAvailable``), else physical memory."""
+    """Bytes a new allocation can get: the kernel's ``MemAvailable`` (else physical memory), less
+    where this process's cgroup allows less (its limit minus what the cgroup uses)."""
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+                    available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
         pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    cgroup = cgroup_headroom()
+    return available if cgroup is None else min(available, cgroup)
+
+
+CGROUP_FILES = (
+    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # v2
+    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),  # v1
+)
+
+
+def cgroup_headroom() -> int | None:
+    """The memory this process's cgroup may still use (limit − usage), None when unlimited or
+    unknown."""
+    for limit_file, usage_file in CGROUP_FILES:
+        try:
+            limit_text = Path(limit_file).read_text().strip()
+            usage = int(Path(usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or not limit_text.isdigit() or int(limit_text) >= 2**60:
+            return None
+        return max(0, int(limit_text) - usage)
+    return None
 
 
 def estimate_bytes(resolution: int, chunk: int, width: int = 256) -> int:

@@ -7,6 +7,7 @@ sensible inside/outside; a warning says when the mesh is not watertight.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,24 +26,89 @@ class NonWatertightWarning(UserWarning):
 
 
 def load_mesh(path: Path) -> trimesh.Trimesh:
-    """Any single mesh trimesh reads (PLY, OBJ, OFF, STL…); scenes are concatenated."""
+    """Any single mesh trimesh reads (PLY, OBJ, OFF, STL…); scenes are concatenated. The file's
+    own vertices are checked before trimesh merges them (which drops NaN/inf ones silently), and
+    a PLY whose header declares more than the file holds (truncated) is refused."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"mesh not found: {path}")
+    if path.suffix.lower() == ".ply":
+        check_ply_counts(path)
     try:
-        loaded = trimesh.load(path, force="mesh", process=True)
+        loaded = trimesh.load(path, force="mesh", process=False)
     except Exception as err:  # trimesh raises many types for unreadable files
         raise InputError(f"cannot read mesh {path}: {err}") from None
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
         raise InputError(f"mesh {path} has no triangles (expected a surface mesh: PLY, OBJ, OFF, STL)")
+    bad = ~np.isfinite(np.asarray(loaded.vertices)).all(axis=1)
+    if bad.any():
+        raise InputError(
+            f"mesh {path} has {int(bad.sum())} vertices with non-finite (NaN/inf) coordinates, "
+            f"the first at index {int(np.flatnonzero(bad)[0])}"
+        )
     mesh = loaded
+    mesh.process()  # merge duplicate vertices, drop degenerate faces: what process=True does
     mesh.remove_unreferenced_vertices()
     extent = mesh.bounds[1] - mesh.bounds[0]
-    if not np.all(np.isfinite(mesh.vertices)):
-        raise InputError(f"mesh {path} has non-finite vertex coordinates")
     if mesh.area <= 0 or extent.max() <= 0:
         raise InputError(f"mesh {path} is degenerate: surface area {mesh.area:g}, extent {extent.tolist()}")
     return mesh
+
+
+PLY_SIZES = {
+    **dict.fromkeys(("char", "int8", "uchar", "uint8"), 1),
+    **dict.fromkeys(("short", "int16", "ushort", "uint16"), 2),
+    **dict.fromkeys(("int", "int32", "uint", "uint32", "float", "float32"), 4),
+    **dict.fromkeys(("double", "float64"), 8),
+}
+
+
+def check_ply_counts(path: Path) -> None:
+    """Refuse a PLY whose header declares more elements than its body holds: a binary body
+    shorter than the smallest one its counts allow (lists of at least three indices for faces,
+    none for other elements), or an ASCII body with fewer lines than elements. Readers would
+    otherwise take what is there (one triangle of a declared 10⁹) without a word."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise InputError(f"cannot read mesh {path}: {err.strerror or err}") from None
+    end = data.find(b"end_header")
+    if not data.startswith(b"ply") or end < 0:
+        return  # not a PLY header: left to trimesh's own message
+    body_start = data.find(b"\n", end) + 1
+    fmt, elements = "", []  # [name, count, minimal bytes per element]
+    for raw in data[:end].decode("ascii", "replace").splitlines():
+        words = raw.split()
+        if words[:1] == ["format"] and len(words) > 1:
+            fmt = words[1]
+        elif words[:1] == ["element"] and len(words) == 3:
+            try:
+                count = int(words[2])
+            except ValueError:
+                raise InputError(f"mesh {path}: PLY element count {words[2]!r} is not a number") from None
+            elements.append([words[1], count, 0])
+        elif words[:1] == ["property"] and elements:
+            if len(words) >= 5 and words[1] == "list":
+                items = 3 if elements[-1][0] == "face" else 0
+                elements[-1][2] += PLY_SIZES.get(words[2], 1) + items * PLY_SIZES.get(words[3], 1)
+            elif len(words) >= 3:
+                elements[-1][2] += PLY_SIZES.get(words[1], 1)
+    declared = ", ".join(f"{count} {name}" for name, count, _ in elements)
+    body = data[body_start:] if body_start > 0 else b""
+    if fmt == "ascii":
+        lines = sum(1 for line in body.splitlines() if line.strip())
+        if lines < sum(count for _, count, _ in elements):
+            raise InputError(
+                f"mesh {path} is truncated: its header declares {declared}, its body holds {lines} lines"
+            )
+    elif fmt.startswith("binary"):
+        need = sum(count * size for _, count, size in elements)
+        if len(body) < need:
+            raise InputError(
+                f"mesh {path} is truncated: its header declares {declared} (at least {need} bytes), "
+                f"its body holds {len(body)} bytes"
+            )
 
 
 @dataclass(frozen=True)
@@ -76,8 +142,24 @@ class Normalization:
         return {"center": list(self.center), "scale": self.scale}
 
     @classmethod
-    def from_dict(cls, data: dict) -> Normalization:
-        return cls(tuple(data["center"]), float(data["scale"]))
+    def from_dict(cls, data: object, source: str = "normalization") -> Normalization:
+        """The normalization saved by a run, checked strictly: ``scale`` a finite positive number,
+        ``center`` three finite numbers (a damaged or edited file is one ``InputError``)."""
+        if not isinstance(data, dict):
+            what = type(data).__name__
+            raise InputError(f"{source} must be a JSON object with center and scale, got {what}")
+        center, scale = data.get("center"), data.get("scale")
+        if not _number(scale) or not (math.isfinite(scale) and scale > 0):
+            raise InputError(f"{source}: scale must be a finite number > 0, got {scale!r}")
+        if not (isinstance(center, list) and len(center) == 3 and all(map(_number, center))):
+            raise InputError(f"{source}: center must be a list of 3 numbers, got {center!r}")
+        if not all(math.isfinite(c) for c in center):
+            raise InputError(f"{source}: center must be finite, got {center!r}")
+        return cls(tuple(float(c) for c in center), float(scale))
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def raycasting_scene(mesh: trimesh.Trimesh):

@@ -29,7 +29,7 @@ from ray.tune.schedulers import ASHAScheduler
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from muon_nerf.fit.errors import InputError, Terminated
+from muon_nerf.fit.errors import STOP_SIGNALS, InputError, Terminated
 from muon_nerf.fit.hardware import hardware
 from muon_nerf.fit.io import check_run_dir, default_run_name, staged_dir, write_json
 from muon_nerf.fit.outputs import config_dict
@@ -188,16 +188,18 @@ def _start_ray(cfg: SweepConfig) -> bool:
     """Attach to ``--address`` or start a local runtime; True when this call started it."""
     if ray.is_initialized():
         return False
-    on_term = signal.getsignal(signal.SIGTERM)
+    stops = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
+    ours = {signum: signal.getsignal(signum) for signum in stops}
     try:
         _init_ray(cfg)
     except SystemExit as stop:  # the SIGTERM handler ray.init installs for its own start-up
-        if stop.code == signal.SIGTERM:
+        if stop.code in stops:
             raise Terminated() from None
         raise
-    finally:  # ours again: Ray's exits at once (its core worker's also dumps a stack)
-        if on_term is not None:
-            signal.signal(signal.SIGTERM, on_term)
+    finally:  # ours again (SIGTERM, SIGHUP): Ray's exit at once (its core worker's also dumps a stack)
+        for signum, handler in ours.items():
+            if handler is not None:
+                signal.signal(signum, handler)
     return True
 
 
@@ -297,10 +299,10 @@ def tune_trials(
                 grid = tuner.fit()
             seconds = time.perf_counter() - t0
         records = [_record(r.config["point"], r.metrics or {}, r.error, primary) for r in grid]
-    finally:
-        shutil.rmtree(storage, ignore_errors=True)
+    finally:  # Ray first: its trials may still write into the storage folder until it is down
         if started:
             ray.shutdown()
+        shutil.rmtree(storage, ignore_errors=True)
     return sorted(records, key=lambda r: r.index), seconds, concurrency
 
 
