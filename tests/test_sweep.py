@@ -289,7 +289,12 @@ def test_sdf_sweep_preset_runs_with_muon_sdf_fit(ray_runtime, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+    "sig, code, word",
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "terminated"),
+        (signal.SIGHUP, 129, "stopped by SIGHUP"),
+    ],
 )
 def test_a_signal_during_a_sweep_ends_with_one_line_and_writes_nothing(png, tmp_path, sig, code, word):
     """Tune's own Ctrl-C handler would end the run as if it had succeeded, and Ray's SIGTERM
