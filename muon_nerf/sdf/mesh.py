@@ -86,7 +86,9 @@ def check_ply_counts(path: Path) -> None:
             try:
                 count = int(words[2])
             except ValueError:
-                raise InputError(f"mesh {path}: PLY element count {words[2]!r} is not a number") from None
+                raise InputError(
+                    f"cannot read mesh {path}: PLY element count {words[2]!r} is not a number"
+                ) from None
             elements.append([words[1], count, 0])
         elif words[:1] == ["property"] and elements:
             if len(words) >= 5 and words[1] == "list":
