@@ -62,6 +62,26 @@ def test_nothing_is_left_behind_and_what_fails_says_what_was_kept(png, tmp_path,
     atomic_write_bytes(folder / "muon.pt", b"whole")
     assert sorted(p.name for p in folder.iterdir()) == sorted([live, other_host, users, "muon.pt"])
 
+    # several files as one (an extraction's meshes, render, summary): a full disk replaces none
+    (folder / "mesh.ply").write_text("the user's earlier mesh")
+    written = fit_io._temporary
+
+    def disk_full_at_obj(path, data):
+        if path.name == "mesh.obj":
+            raise OSError(errno.ENOSPC, f"cannot write {path}: No space left on device")
+        return written(path, data)
+
+    monkeypatch.setattr(fit_io, "_temporary", disk_full_at_obj)
+    with pytest.raises(OSError, match=r"mesh.obj: No space left on device; nothing was written or replaced"):
+        fit_io.write_files({folder / "mesh.ply": b"new", folder / "mesh.obj": b"new"})
+    monkeypatch.undo()
+    assert (folder / "mesh.ply").read_text() == "the user's earlier mesh" and not (
+        folder / "mesh.obj"
+    ).exists()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [live, other_host, users, "muon.pt", "mesh.ply"]
+    )
+
     out = ["--output-dir", str(tmp_path / "out")]
     run = ["--image", str(png), *FLAGS, "--steps", "10", *out]
 

@@ -183,7 +183,27 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all (a temporary beside it, renamed over it); a failure
     (a full disk) names the file, and the temporary is removed again. Temporaries left there by
     killed processes go first."""
-    path = Path(path)
+    _replace({Path(path): _temporary(Path(path), data)})
+
+
+def _replace(temporaries: dict[Path, str]) -> None:
+    """Rename each temporary over its path; on a failure the temporaries not renamed yet are
+    removed and an ``OSError`` names the path."""
+    todo = dict(temporaries)
+    try:
+        for path, tmp in temporaries.items():
+            os.replace(tmp, path)
+            del todo[path]
+    except OSError as err:
+        raise type(err)(err.errno, f"cannot write {path}: {err.strerror or err}") from None
+    finally:
+        for tmp in todo.values():
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _temporary(path: Path, data: bytes) -> str:
+    """``data`` in a new temporary file beside ``path`` (umask permissions), whose name says
+    which process wrote it; on any failure it is removed and an ``OSError`` names ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.parent not in _SWEPT:
         remove_dead_temporaries(path.parent)
@@ -195,7 +215,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it 0600 whatever the umask
-        os.replace(tmp, path)
+        return tmp
     except OSError as err:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -231,20 +251,23 @@ def check_new_files(paths: Iterable[Path], overwrite: bool = False) -> None:
 
 
 def write_files(files: dict[Path, bytes], overwrite: bool = True) -> None:
-    """Write several files, each atomically, as one: when one fails (or the process is
-    interrupted), those already written by this call are removed again. Without ``overwrite``
-    a file that exists by now is refused (``check_new_files``) before anything is written."""
+    """Write several files, each atomically, as one: every file is written beside its place
+    first, and only when all are (a full disk fails here, replacing nothing) are they renamed
+    into place. Without ``overwrite`` a file that exists by now is refused (``check_new_files``)
+    before anything is written."""
     if not overwrite:
         check_new_files(files, overwrite)
-    written: list[Path] = []
+    temporaries: dict[Path, str] = {}
     try:
         for path, data in files.items():
-            atomic_write_bytes(path, data)
-            written.append(path)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+            temporaries[Path(path)] = _temporary(Path(path), data)
+    except BaseException as err:
+        for tmp in temporaries.values():
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise type(err)(f"{err}; nothing was written or replaced") from None
         raise
+    _replace(temporaries)
 
 
 def json_bytes(data: Any) -> bytes:
