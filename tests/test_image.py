@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from muon_nerf.fit import tuned
 from muon_nerf.fit.errors import InputError
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.run import execute
@@ -282,7 +283,7 @@ def test_siren_under_muon_is_omega_folded_and_its_checkpoint_reloads(png, tmp_pa
         load_field(tmp_path / "other.pt")
 
 
-def test_flat_flags_reach_the_nested_field_and_optimizer_configs():
+def test_flat_flags_reach_the_nested_field_and_optimizer_configs(monkeypatch):
     """The paper's flat flags (and their underscore spellings) set the nested configs."""
     flags = "--arch relu_ff --pe-frequencies 6 --ff-features 64 --ff_sigma 5 --omega 25 --gauss-a 0.03"
     flags += (
@@ -302,7 +303,10 @@ def test_flat_flags_reach_the_nested_field_and_optimizer_configs():
     assert field.init.first_bias_scale == 2.0
     assert (cfg.optim.muon_lr, cfg.optim.encoding_lr) == (0.05, 0.01)
     assert (cfg.optim.muon.momentum, cfg.optim.muon.ns_steps) == (0.9, 4)
-    assert parse("image", []).optim.muon_lr == 0.1  # the image script's Muon lr
+    # without a tuned row (the table is patched out), the task's own default: the image script's
+    monkeypatch.setattr(tuned, "tuned_table", dict)
+    assert parse("image", []).optim.muon_lr == 0.1
+    assert parse("image", []).optim.lr_sources["muon_lr"] == "task default"
 
 
 def test_16_bit_colour_is_written_and_read_back_as_16_bit(tmp_path):

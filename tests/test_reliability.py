@@ -270,6 +270,7 @@ def test_an_empty_extracted_mesh_is_a_warning_with_null_metrics(tmp_path, capsys
 def test_parse_errors_are_one_line_naming_the_flag(flags, words, capsys):
     err = refused(capsys, fit_main, "image", flags)
     assert all(w in err for w in words) and "muon-fit image --help" in err and "│" not in err
+    assert "helptext" not in err  # the first section of tyro's box only: the message, not the help
     from muon_nerf.sweep.cli import parse as sweep_parse
 
     with pytest.raises(SystemExit) as stop:

@@ -1,27 +1,43 @@
-"""Tuned learning rates: the shipped table is what the committed sweeps give, commands use it
-only where no lr flag (and no preset) is given, and each optimizer gets its own Adam lr."""
+"""Learning rates: each unset one resolves once, after the parse, from the first level that sets
+it (flag > preset/profile > tuned table > task default > optimizer default), and the line printed
+before a fit names where each came from; the shipped table is what the committed sweeps give, and
+each optimizer gets its own Adam lr."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from muon_nerf.fields import FieldConfig, MLPField
 from muon_nerf.fit import tuned
-from muon_nerf.fit.presets import save_preset
+from muon_nerf.fit.presets import PRESET_FORMAT, save_preset
 from muon_nerf.fit.tuned import TunedLrs, tuned_table
 from muon_nerf.optim import OptimConfig
+from muon_nerf.signals.cli import main as fit_main
 from muon_nerf.signals.cli import parse
 from muon_nerf.sweep.trial import trial_config
+from muon_nerf.tasks import task_config
+from tests.conftest import make_test_image
 
 ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--width", "8", "--steps", "2", "--eval-every", "2", "--rank-every", "2", "--no-progress"]
 ROW = TunedLrs("image", "relu", adam_lr=3e-3, muon_adam_lr=2e-4, muon_lr=0.3, sources=("x/sweep.json",))
+
+
+@pytest.fixture
+def png(tmp_path):
+    path = tmp_path / "tiny.png"
+    Image.fromarray((make_test_image(16, 16) * 255 + 0.5).astype(np.uint8)).save(path)
+    return path
 
 
 @pytest.fixture
@@ -72,8 +88,10 @@ def test_a_profile_of_another_scale_keeps_its_own_lrs(monkeypatch):
     tuned_lrs = (row.adam_lr, row.muon_lr, row.muon_adam_lr)
     assert lrs(parse_fit(["--mesh", "m.ply"])) == tuned_lrs  # the sweeps' scale
     assert lrs(parse_fit(["--mesh", "m.ply", "--profile", "cpu"])) == tuned_lrs
-    paper = paper_profile().optim
-    assert lrs(parse_fit(["--mesh", "m.ply", "--profile", "paper"])) == (paper.lr, paper.muon_lr, None)
+    assert lrs(paper_profile()) == (None, None, None)  # a profile sets no lr: the task's default
+    paper = parse_fit(["--mesh", "m.ply", "--profile", "paper"])
+    assert lrs(paper) == (1e-3, 0.02, None)  # the optimizers' own: the SDF task's default
+    assert paper.optim.lr_sources["muon_lr"] == "optimizer default"
 
 
 def test_each_optimizer_gets_its_own_adam_lr():
@@ -84,7 +102,7 @@ def test_each_optimizer_gets_its_own_adam_lr():
     assert adam == {3e-3} and muon == {True: 0.3, False: 2e-4}
     # printed before every fit, since the defaults depend on the arch
     assert cfg.describe_lrs("adam") == "adam: --lr 0.003"
-    assert cfg.describe_lrs("muon") == "muon: --muon-lr 0.3 (hidden matrices), Adam 0.0002 (rest)"
+    assert cfg.describe_lrs("muon") == "muon: --muon-lr 0.3, Adam part 0.0002"
     with pytest.raises(ValueError, match="--muon-adam-lr"):
         OptimConfig(muon_adam_lr=0.0).check()
 
@@ -154,3 +172,81 @@ def test_the_rule_picks_the_best_worst_signal_and_never_a_point_that_failed_on_o
         sweep["mode"] = "min"
     rows, _ = script.choose([(Path("a/sweep.json"), first), (Path("b/sweep.json"), second)])
     assert [(r["adam_lr"], r["muon_adam_lr"], r["muon_lr"]) for r in rows] == [(1e-4, 1e-4, 1e-3)]
+
+
+def sources(cfg) -> tuple[str, str, str]:
+    return cfg.optim.lr_sources["lr"], cfg.optim.lr_sources["muon_lr"], cfg.optim.lr_sources["muon_adam_lr"]
+
+
+def test_each_level_wins_over_the_ones_below_it_and_the_fit_line_names_it(
+    table, png, tmp_path, monkeypatch, capsys
+):
+    """flag > preset > tuned table > task default > optimizer default, each lr on its own; the
+    line printed before a fit says where each one came from."""
+    image = ["--image", str(png)]
+    # a hand-written preset that sets --lr only: the others fall through to the levels below
+    preset = tmp_path / "lr-only.json"
+    preset.write_text(
+        json.dumps({"format": PRESET_FORMAT, "task": "image", "config": {"optim": {"lr": 5e-3}}})
+    )
+    tuned_, default = "tuned: image/relu", "optimizer default"
+    cases = [
+        ([], (3e-3, 0.3, 2e-4), (tuned_,) * 3),
+        (["--arch", "siren"], (1e-3, 0.1, None), (default, "task default", f"= --lr, {default}")),
+        (["--preset", str(preset)], (5e-3, 0.3, None), ("preset", tuned_, "= --lr, preset")),
+        (["--preset", str(preset), "--lr", "7e-3"], (7e-3, 0.3, None), ("flag", tuned_, "= --lr, flag")),
+        (["--preset", str(preset), "--muon-adam-lr", "1e-4"], (5e-3, 0.3, 1e-4), ("preset", tuned_, "flag")),
+    ]
+    for flags, values, named in cases:
+        cfg = parse("image", [*image, *flags])
+        assert (lrs(cfg), sources(cfg)) == (values, named), flags
+    monkeypatch.setenv("COLUMNS", "300")  # rich wraps at the terminal's width
+    out = tmp_path / "out"
+    fit_main("image", [*image, *TINY, "--compare", "--output-dir", str(out), "--run-name", "r"])
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("learning rates:")]
+    assert line == (
+        "learning rates: adam: --lr 0.003 (tuned: image/relu); "
+        "muon: --muon-lr 0.3 (tuned: image/relu), Adam part 0.0002 (tuned: image/relu)"
+    )
+    # the run records hold the resolved numbers
+    config = json.loads((out / "image/r/comparison.json").read_text())["config"]["optim"]
+    assert (config["lr"], config["muon_lr"], config["muon_adam_lr"]) == (3e-3, 0.3, 2e-4)
+
+
+def test_a_sweep_preset_with_a_flag_resolves_as_documented(table, tmp_path):
+    """A preset muon-sweep wrote holds a whole config: its lrs beat the tuned table, a flag beats
+    them; its null --muon-adam-lr is "= --lr", whichever level --lr then comes from."""
+    base = parse("image", ["--image", "a.png", "--arch", "relu"])  # tuned: (3e-3, 0.3, 2e-4)
+    path = tmp_path / "preset-muon.json"
+    save_preset(path, "image", trial_config(base, {"optimizer": "muon", "lr": 1e-2, "muon_lr": 0.05}), "muon")
+    cfg = parse("image", ["--preset", str(path)])
+    assert (lrs(cfg), sources(cfg)) == ((1e-2, 0.05, None), ("preset", "preset", "= --lr, preset"))
+    cfg = parse("image", ["--preset", str(path), "--muon-lr", "0.2", "--lr", "2e-3"])
+    assert (lrs(cfg), sources(cfg)) == ((2e-3, 0.2, None), ("flag", "flag", "= --lr, flag"))
+    assert cfg.optim.describe_lrs("muon") == "muon: --muon-lr 0.2 (flag), Adam part 0.002 (= --lr, flag)"
+
+
+SOURCE = ROOT / "muon_nerf"
+LR_LITERAL = re.compile(r"\b(?:lr|muon_lr|muon_adam_lr|adam_lr)\s*=\s*[-+]?\.?\d")
+
+
+def test_each_default_lr_is_declared_once():
+    """``grep``: the only numbers given to an lr in the package (NeRF's own configs aside) are the
+    optimizer's defaults and each task's ``default_lrs``, in that task's own module; the task
+    configs themselves hold no lr until the command resolves them."""
+    hits = sorted(
+        (str(path.relative_to(SOURCE)), line.strip())
+        for path in SOURCE.rglob("*.py")
+        if "nerf" not in path.relative_to(SOURCE).parts
+        for line in path.read_text().splitlines()
+        if LR_LITERAL.search(line)
+    )
+    files = [path for path, _ in hits]
+    tasks = ["signals/audio.py", "signals/ct.py", "signals/image.py", "signals/sisr.py"]
+    assert files == ["optim/muon.py", "optim/muon.py", *tasks], hits
+    assert all(
+        "default_lrs: ClassVar[Lrs] = Lrs(" in line for path, line in hits if path.startswith("signals")
+    )
+    for task in ("image", "audio", "ct", "sisr"):
+        cls = task_config(task)
+        assert "default_lrs" in vars(cls) and lrs(cls()) == (None, None, None), task

@@ -1,56 +1,62 @@
-"""Parsing a task's command line: tyro over the task's config, with ``--profile`` and ``--preset``.
+"""Parsing a task's command line: one tyro parse over the task's config, then its learning rates.
 
 Flags are flat (``--arch``, ``--muon-lr``, ``--steps``) as in the paper's scripts; tyro also
-accepts the underscore spellings (``--muon_lr``) those scripts used.
+accepts the underscore spellings (``--muon_lr``) those scripts used. Three options choose what the
+parse starts from (``StartFrom``, listed in ``--help`` with the rest):
 
-- ``--profile NAME`` picks one of the task's named default sets (``muon-sdf fit --profile paper``).
-- ``--preset FILE`` starts from a JSON file of the task's whole config, as ``muon-sweep`` writes it.
-- ``--resume FOLDER`` finishes an interrupted run with the config it saved (``parse_run``).
+- ``--profile NAME`` one of the task's named default sets (``muon-sdf fit --profile paper``);
+- ``--preset FILE`` a JSON file of the task's whole config, as ``muon-sweep`` writes it;
+- ``--resume FOLDER`` the config an interrupted run saved, to finish it (``parse_run``).
 
-Either only replaces the defaults: flags given with it still win. Without ``--preset`` and at the
-tuned scale (no ``--profile``, or ``cpu``), the learning rates not given as flags are the tuned
-ones of the task and arch (``fit/tuned.py``).
+Its values are the parse's defaults, so flags given with it still win (the three are looked up in
+the arguments first, with ``argparse``, because they choose those defaults; the one tyro parse
+then reads them with the rest). The lrs stay out of those defaults: after the parse, the lrs the
+flags left unset come from it, else from the tuned table, else from the task's defaults
+(``fit/tuned.py``); every fit prints where each came from.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import io
-import math
-import re
 import sys
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import tyro
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.presets import load_preset, merge_config, pop_option
+from muon_nerf.fit.presets import load_preset, merge_config
 from muon_nerf.fit.progress import Progress, refused_changes
-from muon_nerf.fit.task import TaskConfig
-from muon_nerf.fit.tuned import TUNABLE, TUNED_PROFILES, with_tuned_lrs
+from muon_nerf.fit.task import Lrs, TaskConfig
+from muon_nerf.fit.tuned import TUNED_PROFILES, resolve_lrs
 
 TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
 T = TypeVar("T", bound=TaskConfig)
 C = TypeVar("C")
+S = TypeVar("S", bound="StartFrom")
 
-BOX = re.compile(r"[╭╮╰╯│─┌┐└┘├┤]+")
+SIDES = "│ "
+"""The sides of tyro's error box (drawn with ``─`` rules between its sections) and its padding."""
 
 
 def tyro_error_line(text: str) -> str:
-    """The message of tyro's error box as one line: the box's title and first section (which
-    names the flag and what it expected), without borders, help text or line wrapping."""
-    lines = []
-    for raw in text.splitlines():
-        if set(raw.strip()) <= set("│─ ") and "─" in raw:
-            break  # the separator before the helptext section
-        line = BOX.sub(" ", raw).strip()
-        if line:
-            lines.append(line)
-    title, *body = lines or ["invalid command line"]
-    message = " ".join(body) if body else title
-    return " ".join(message.split())
+    """The message of tyro's error box (what it printed to stderr before exiting 2) as one line:
+    the first section after the title, which names the flag and what it expected, without the
+    box's borders, the help section or line wrapping."""
+    lines = [line.strip().strip(SIDES) for line in text.splitlines()]
+    body: list[str] = []
+    for line in [line for line in lines if line][1:]:  # the first line is the box's title
+        if set(line) <= set("─-"):
+            if body:
+                break  # the rule before the helptext section
+            continue  # the rule under the title (boxes drawn without UTF-8)
+        body.append(line)
+    return " ".join(" ".join(body).split()) or "invalid command line"
 
 
 def cli(cls: type[C], args: list[str], prog: str, **kwargs: Any) -> C:
@@ -70,77 +76,143 @@ def cli(cls: type[C], args: list[str], prog: str, **kwargs: Any) -> C:
     return parsed
 
 
-def task_default(task: str, cls: type[T], args: list[str]) -> tuple[list[str], T | None]:
-    """Remove ``--profile``/``--preset`` from ``args`` and build the default they ask for."""
-    args, profile = pop_option(args, "--profile")
-    args, preset = pop_option(args, "--preset")
-    return args, named_default(task, cls, profile, preset)
+@dataclass
+class StartFrom:
+    """What the defaults start from, instead of the task's own (one at most); flags given with it
+    still win."""
+
+    preset: Path | None = None
+    """A JSON file of the task's whole config, as muon-sweep writes one (preset-<optimizer>.json)."""
+    profile: str | None = None
+    """One of the task's named default sets (muon-sdf fit: cpu, paper)."""
 
 
-def named_default(task: str, cls: type[T], profile: str | None, preset: str | None) -> T | None:
-    """The default config a ``--profile`` name or a ``--preset`` file asks for (None: neither)."""
+@dataclass
+class ResumeFrom(StartFrom):
+    """What the defaults start from, instead of the task's own (one at most); flags given with it
+    still win (with --resume, only those no started fit has used)."""
+
+    resume: Path | None = None
+    """Finish an interrupted run (its <output-dir>/<task>/<run>.incomplete folder) from its last checkpoint.
+    It keeps the settings the run was started with."""
+
+
+def read_start(kind: type[S], args: list[str]) -> S:
+    """The ``StartFrom`` options in ``args``. Read before tyro's parse, as they choose its
+    defaults (that parse reads, checks and lists them too); a flag without its value is left
+    to it, which reports it."""
+    hints = typing.get_type_hints(kind)
+    reader = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    for f in dataclasses.fields(kind):
+        reader.add_argument(f"--{f.name}", type=typing.get_args(hints[f.name])[0])
+    try:
+        known, _ = reader.parse_known_args(args)
+    except argparse.ArgumentError:
+        return kind()
+    return kind(**vars(known))
+
+
+def without_lrs(cfg: T) -> T:
+    """``cfg`` with its lrs unset: what a parse starts from, so the lrs it holds were flags."""
+    optim = dataclasses.replace(cfg.optim, lr=None, muon_lr=None, muon_adam_lr=None)
+    return dataclasses.replace(cfg, optim=optim)
+
+
+@dataclass
+class StartingConfig:
+    """The config a command line starts from and the name of that source."""
+
+    config: TaskConfig
+    source: str | None
+    """Named in the lr provenance line (None: the task's own defaults)."""
+    tuned: bool
+    """Whether the tuned table applies (the sweeps' scale)."""
+    progress: Progress | None = None
+    """The run ``--resume`` finishes."""
+
+
+def start_config(task: str, cls: type[TaskConfig], start: StartFrom) -> StartingConfig:
+    """The config ``--preset``/``--profile``/``--resume`` ask for (the task's defaults: none)."""
+    resume = getattr(start, "resume", None)
+    if resume is not None:
+        if start.preset is not None or start.profile is not None:
+            raise InputError("--resume continues a run with its own settings: drop --preset/--profile")
+        progress = Progress.open(Path(resume))
+        if progress.record["task"] != task:
+            raise InputError(f"{progress.folder} is a {progress.record['task']} run, not {task}")
+        saved = merge_config(cls(), progress.config, str(progress.folder / "progress.json"))
+        return StartingConfig(saved, "resumed run", tuned=False, progress=progress)
+    if start.preset is not None:
+        if start.profile is not None:
+            raise InputError("give --profile or --preset, not both (a preset holds a whole config)")
+        return StartingConfig(load_preset(start.preset, task, cls), "preset", tuned=True)
+    if start.profile is None:
+        return StartingConfig(cls(), None, tuned=True)
     profiles = cls.profiles()
-    if profile is not None and preset is not None:
-        raise InputError("give --profile or --preset, not both (a preset holds a whole config)")
-    if preset is not None:
-        return load_preset(preset, task, cls)
-    if profile is None:
-        return None
-    if profile not in profiles:
+    if start.profile not in profiles:
         choices = ", ".join(profiles) or "none for this task"
-        raise InputError(f"--profile must be one of: {choices}; got {profile!r}")
-    return profiles[profile]()
+        raise InputError(f"--profile must be one of: {choices}; got {start.profile!r}")
+    tuned = start.profile in TUNED_PROFILES
+    return StartingConfig(profiles[start.profile](), f"profile {start.profile}", tuned)
+
+
+def command_class(cls: type[TaskConfig], kind: type[StartFrom], extra: dict[str, type]) -> type:
+    """The dataclass tyro parses: the task's config, ``extra`` configs (``muon-sweep``'s) and the
+    ``StartFrom`` options, all flat (one flag list); described as the task is. The task's and the
+    start's own flags are listed as the command's, their nested sections under their own names."""
+    top = {"task": cls, "start": kind}
+    fields = [
+        (
+            name,
+            Annotated[typ, tyro.conf.arg(name="")] if name in top else typ,
+            dataclasses.field(default_factory=typ),
+        )
+        for name, typ in {"task": cls, **extra, "start": kind}.items()
+    ]
+    command = dataclasses.make_dataclass(f"{cls.__name__}Command", fields)
+    command.__doc__ = cls.__doc__
+    return command
+
+
+def parse_command(
+    task: str,
+    cls: type[T],
+    args: list[str],
+    prog: str,
+    description: str | None = None,
+    extra: dict[str, type] | None = None,
+    resume: bool = False,
+) -> tuple[T, dict[str, Any], Progress | None]:
+    """The task config of ``args`` with every lr resolved, the ``extra`` configs and, with
+    ``resume`` and ``--resume FOLDER``, the run to finish (flags given with it may change only
+    what no started fit has used, e.g. ``--muon-lr`` when only the Adam half of a comparison
+    finished)."""
+    extra = extra or {}
+    kind = ResumeFrom if resume else StartFrom
+    start = start_config(task, cls, read_start(kind, args))
+    command = command_class(cls, kind, extra)
+    default = command(task=without_lrs(start.config), **{name: typ() for name, typ in extra.items()})
+    parsed = cli(command, args, prog, default=default, description=description)
+    known = None if start.source is None else (start.source, Lrs.of(start.config.optim))
+    cfg = resolve_lrs(parsed.task, task, Lrs.of(parsed.task.optim), known, start.tuned)
+    if start.progress is not None:
+        refused = refused_changes(start.progress.config, dataclasses.asdict(cfg), start.progress.started())
+        if refused:
+            raise InputError(
+                f"--resume finishes the run as it was started: cannot change {', '.join(refused)} "
+                f"(started: {', '.join(start.progress.started())})"
+            )
+    return cfg, {name: getattr(parsed, name) for name in extra}, start.progress
 
 
 def parse_task(task: str, cls: type[T], args: list[str], prog: str, description: str | None = None) -> T:
-    """The task config from ``args`` (see the module docstring); without ``--preset`` and at the
-    tuned scale (no ``--profile``, or ``cpu``), the lrs not given on the command line are the
-    tuned ones for the task and arch (``fit/tuned.py``)."""
-    args, profile = pop_option(args, "--profile")
-    args, preset = pop_option(args, "--preset")
-    default = named_default(task, cls, profile, preset)
-    cfg = cli(cls, args, prog, default=default, description=description)
-    if preset is not None or profile not in TUNED_PROFILES:
-        return cfg
-    return with_tuned_lrs(cfg, task, lambda: given_lr_flags(cls, args, prog, default))
-
-
-def given_lr_flags(cls: type[T], args: list[str], prog: str, default: T | None) -> set[str]:
-    """Which of the tunable lr fields ``args`` set: parsed again over a default holding NaN in
-    each, a field still NaN was not given (whatever spelling tyro accepted for it)."""
-    base = default if default is not None else cls()
-    unset = dataclasses.replace(base.optim, **{name: math.nan for name in TUNABLE})
-    parsed = cli(cls, args, prog, default=dataclasses.replace(base, optim=unset))
-    return {name for name in TUNABLE if not math.isnan(getattr(parsed.optim, name))}
-
-
-RESUME_HELP = (
-    "--resume FOLDER finishes an interrupted run (its outputs/<task>/<run>.incomplete folder) "
-    "from its last checkpoint, with the settings it was started with."
-)
+    """The task config of ``args`` (see the module docstring), every lr resolved."""
+    return parse_command(task, cls, args, prog, description)[0]
 
 
 def parse_run(
     task: str, cls: type[T], args: list[str], prog: str, description: str
 ) -> tuple[T, Progress | None]:
-    """``parse_task``, or with ``--resume FOLDER`` the config saved in that unfinished run (flags
-    given with it may change only what no started fit has used, e.g. ``--muon-lr`` when only the
-    Adam half of a comparison finished) and the run's progress."""
-    args, folder = pop_option(list(args), "--resume")
-    description = f"{description} {RESUME_HELP}"
-    if folder is None:
-        return parse_task(task, cls, args, prog, description), None
-    if any(a.split("=")[0] in ("--preset", "--profile") for a in args):
-        raise InputError("--resume continues a run with its own settings: drop --preset/--profile")
-    progress = Progress.open(Path(folder))
-    if progress.record["task"] != task:
-        raise InputError(f"{progress.folder} is a {progress.record['task']} run, not {task}")
-    saved = merge_config(cls(), progress.config, str(progress.folder / "progress.json"))
-    cfg = cli(cls, args, prog, default=saved, description=description)
-    refused = refused_changes(progress.config, dataclasses.asdict(cfg), progress.started())
-    if refused:
-        raise InputError(
-            f"--resume finishes the run as it was started: cannot change {', '.join(refused)} "
-            f"(started: {', '.join(progress.started())})"
-        )
+    """``parse_task`` that also takes ``--resume FOLDER``: then also the run's progress."""
+    cfg, _, progress = parse_command(task, cls, args, prog, description, resume=True)
     return cfg, progress

@@ -2,8 +2,9 @@
 ``--preset FILE`` (``muon-fit <task>``, ``muon-sdf fit``, ``muon-sweep <task>``).
 
 ``muon-sweep`` writes one per optimizer (its best trial); any flag given with ``--preset`` still
-overrides the preset's value, because the preset only replaces tyro's defaults. The same merge
-restores a field's config from a checkpoint.
+overrides the preset's value, because the preset only replaces tyro's defaults (``fit/cli.py``).
+Its learning rates rank below the flags' and above the tuned table's (``fit/tuned.py``). The
+same typed merge restores a field's config from a checkpoint and a run's for ``--resume``.
 """
 
 from __future__ import annotations
@@ -75,24 +76,6 @@ def load_preset(path: Path, task: str, cls: type[T]) -> T:
     except ValueError as err:
         raise InputError(f"preset {path}: {err}") from None
     return cfg
-
-
-def pop_option(args: list[str], flag: str) -> tuple[list[str], str | None]:
-    """Remove ``FLAG VALUE`` / ``FLAG=VALUE`` from ``args`` (tyro never sees it); the last one wins."""
-    rest, value, i = [], None, 0
-    while i < len(args):
-        arg = args[i]
-        if arg == flag:
-            if i + 1 >= len(args):
-                raise InputError(f"{flag} needs a value: {flag} VALUE")
-            value, i = args[i + 1], i + 2
-            continue
-        if arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
-        else:
-            rest.append(arg)
-        i += 1
-    return rest, value
 
 
 def merge_config(default: T, values: dict, source: str) -> T:

@@ -10,15 +10,35 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from muon_nerf.fields import FieldConfig
 from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.signal import Signal
 from muon_nerf.optim import OptimConfig
 
-IMAGE_SCRIPT_MUON_LR = 0.1
-"""The paper's image script's Muon lr: the default of the 2D tasks and the sweeps built on them."""
+
+@dataclass(frozen=True)
+class Lrs:
+    """Learning rates as the flags name them; None: not set at this level (a task's defaults, a
+    tuned row, a preset, the command line), so a lower level decides (``fit/tuned.py``)."""
+
+    lr: float | None = None
+    """--lr: Adam's lr (and the Adam part of Muon runs where --muon-adam-lr is not set)."""
+    muon_lr: float | None = None
+    """--muon-lr."""
+    muon_adam_lr: float | None = None
+    """--muon-adam-lr."""
+
+    @classmethod
+    def of(cls, optim: OptimConfig) -> Lrs:
+        return cls(optim.lr, optim.muon_lr, optim.muon_adam_lr)
+
+
+def unset_lrs() -> OptimConfig:
+    """The optimizer config every task config starts from: its lrs unset (None), until the task's
+    command resolves them after its parse (``fit/tuned.py``)."""
+    return OptimConfig(lr=None, muon_lr=None, muon_adam_lr=None)
 
 
 @dataclass
@@ -36,7 +56,7 @@ class TaskConfig:
 
     data: Any = None
     field: FieldConfig = dataclasses.field(default_factory=FieldConfig)
-    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(muon_lr=IMAGE_SCRIPT_MUON_LR))
+    optim: OptimConfig = dataclasses.field(default_factory=unset_lrs)
     fit: FitConfig = dataclasses.field(default_factory=FitConfig)
     compare: bool = False
     """Fit the same field with Adam and with Muon; print a table and write one figure."""
@@ -49,6 +69,11 @@ class TaskConfig:
     """Replace an existing run of the same --run-name (atomically, once the new run is complete)."""
     print_split: bool = False
     """Print which tensor goes to Muon and which to Adam, with shapes."""
+
+    default_lrs: ClassVar[Lrs] = Lrs()
+    """The task's default lrs: its only declaration of them, used where no flag, preset, profile
+    or tuned row sets one (``fit/tuned.py``); what it leaves unset is the optimizer's own default
+    (``OptimConfig()``'s). The config's lr fields stay None until then (``unset_lrs``)."""
 
     def signal(self) -> Signal:
         raise NotImplementedError

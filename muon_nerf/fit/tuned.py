@@ -1,14 +1,26 @@
-"""Tuned learning rates: what our own sweeps found best per task and architecture, used as the
-defaults of ``muon-fit`` and ``muon-sdf fit`` when no lr flag is given.
+"""Learning rates: where each unset one comes from, and the tuned table, one of those places.
+
+A task command's config leaves its lrs None until its command line is parsed (once, by tyro,
+``fit/cli.py``); then :func:`resolve_lrs` fills each from the first level that sets it:
+
+1. the flag (``--lr``, ``--muon-lr``, ``--muon-adam-lr``);
+2. the config the command started from: ``--preset FILE``, ``--profile NAME``, or the run
+   ``--resume`` finishes;
+3. the tuned table, at the sweeps' scale only (no ``--profile``, or ``cpu``): what our own sweeps
+   found best for the task and ``--arch``;
+4. the task's default (``TaskConfig.default_lrs``, declared once per task);
+5. the optimizer's own default (``OptimConfig()``'s: ``ADAM_LR``, ``MUON_LR``).
+
+``--lr`` keeps its meaning of the Adam lr of both optimizers: the Adam part of a Muon run is
+``--muon-adam-lr`` from the first level that sets it *or* ``--lr`` (None then: "= --lr"). Every
+fit prints the lrs with their sources (``learning rates: …``).
 
 The table ships in the package (``assets/tuned_lrs.json``) and is written by
 ``scripts/tuned_lrs.py`` from the sweeps kept under ``docs/results/sweeps/``; every entry names the
 sweeps that chose it. Each optimizer gets the values best for it: the Adam baseline its own best
 ``--lr``, Muon its best (``--muon-adam-lr``, ``--muon-lr``) pair, so a comparison with the
-defaults is a comparison of tuned runs. A flag given on the command line always wins, and a
-``--preset`` is a whole configuration that the table never touches. The sweeps run at the task's
-default scale (``--profile cpu`` where a task has profiles), so the table applies there only: a
-named profile of another scale (``muon-sdf fit --profile paper``) keeps its own lrs.
+defaults is a comparison of tuned runs. The sweeps run at the task's default scale, so a named
+profile of another scale (``muon-sdf fit --profile paper``) skips the table.
 """
 
 from __future__ import annotations
@@ -16,19 +28,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from muon_nerf.fit.task import TaskConfig
+from muon_nerf.fit.task import Lrs, TaskConfig
+from muon_nerf.optim import OptimConfig
 
 TUNED_PATH = Path(__file__).resolve().parent.parent / "assets" / "tuned_lrs.json"
 TUNED_FORMAT = "muon-nerf-tuned-lrs/1"
 TUNED_PROFILES = (None, "cpu")
 """The ``--profile`` values (None: none given) whose configs the table tunes: the sweeps' scale."""
-TUNABLE = ("lr", "muon_lr", "muon_adam_lr")
-"""The ``OptimConfig`` fields the table sets (each only where the command line did not)."""
+OPTIMIZER_DEFAULT = Lrs.of(OptimConfig())
+"""The last level: the optimizer's own defaults (``muon_nerf.optim.muon.DEFAULTS``)."""
 
 T = TypeVar("T", bound=TaskConfig)
 
@@ -59,18 +71,31 @@ def tuned_table(path: Path = TUNED_PATH) -> dict[tuple[str, str], TunedLrs]:
     return {(row.task, row.arch): row for row in rows}
 
 
-def with_tuned_lrs(cfg: T, task: str, given_flags: Callable[[], set[str]]) -> T:
-    """``cfg`` with the table's lrs for ``task`` and its arch, except the fields of
-    :data:`TUNABLE` that ``given_flags()`` says the command line set (asked only where a row
-    exists: it parses the command line again). ``--lr`` alone keeps its meaning of the Adam lr of
-    both optimizers, so it also holds back ``--muon-adam-lr``; an arch without a row keeps the
-    task's defaults."""
-    row = tuned_table().get((task, cfg.field.arch))
-    if row is None:
-        return cfg
-    values = {"lr": row.adam_lr, "muon_lr": row.muon_lr, "muon_adam_lr": row.muon_adam_lr}
-    given = given_flags()
-    if "lr" in given:
-        given = given | {"muon_adam_lr"}
-    updates = {name: value for name, value in values.items() if name not in given}
-    return dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, **updates))
+def tuned_lrs(task: str, arch: str) -> Lrs | None:
+    """The table's row for ``task`` and ``arch`` as flags, or None where no sweep tuned it."""
+    row = tuned_table().get((task, arch))
+    return None if row is None else Lrs(row.adam_lr, row.muon_lr, row.muon_adam_lr)
+
+
+def resolve_lrs(cfg: T, task: str, given: Lrs, start: tuple[str, Lrs] | None = None, tuned: bool = True) -> T:
+    """``cfg`` (of ``task``) with every lr set, each from the first level that sets it (the module
+    docstring): ``given`` (the flags), ``start`` (a ``(name, lrs)`` of the preset, profile or resumed run the
+    command started from), the tuned row of the task and arch (when ``tuned``), the task's
+    default, the optimizer's. Records each one's source in ``cfg.optim.lr_sources``."""
+    levels = [("flag", given), *([start] if start is not None else [])]
+    row = tuned_lrs(task, cfg.field.arch) if tuned else None
+    if row is not None:
+        levels.append((f"tuned: {task}/{cfg.field.arch}", row))
+    levels += [("task default", type(cfg).default_lrs), ("optimizer default", OPTIMIZER_DEFAULT)]
+    values, sources = {}, {}
+    for name in ("lr", "muon_lr"):
+        sources[name], values[name] = next(
+            (source, getattr(lrs, name)) for source, lrs in levels if getattr(lrs, name) is not None
+        )
+    # the first level that sets --lr or --muon-adam-lr decides the Adam part of Muon runs
+    source, level = next((s, lrs) for s, lrs in levels if lrs.lr is not None or lrs.muon_adam_lr is not None)
+    values["muon_adam_lr"] = level.muon_adam_lr
+    sources["muon_adam_lr"] = source if level.muon_adam_lr is not None else f"= --lr, {source}"
+    optim = dataclasses.replace(cfg.optim, **values)
+    optim.lr_sources = sources
+    return dataclasses.replace(cfg, optim=optim)

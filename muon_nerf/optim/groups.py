@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from torch import Tensor
 
@@ -107,12 +107,12 @@ class OptimConfig:
     optimizer: OptimizerName = "muon"
     """adam: every parameter trains with Adam (the baseline).
     muon: the hidden-layer weight matrices train with Muon, everything else with Adam."""
-    lr: float = ADAM_LR
-    """Adam learning rate (all parameters with adam; first/last layers and biases with muon,
-    unless --muon-adam-lr is given). The task commands default all three lrs to the values tuned
-    for the task and --arch, where a sweep chose them (docs/results/sweeps/tuned.md)."""
-    muon_lr: float = MUON_LR
-    """Muon learning rate for the hidden-layer weight matrices."""
+    lr: float | None = ADAM_LR
+    """Adam learning rate (all parameters with adam; first/last layers and biases with muon).
+    Not given: from --preset/--profile, else tuned for the task and --arch, else the task's default."""
+    muon_lr: float | None = MUON_LR
+    """Muon learning rate for the hidden-layer weight matrices.
+    Not given: from --preset/--profile, else tuned for the task and --arch, else the task's default."""
     muon_adam_lr: float | None = None
     """Adam lr of what Muon leaves to Adam (first/last layers, biases) in Muon runs; None: --lr.
     Lets a comparison give each optimizer the Adam lr that is best for it."""
@@ -126,6 +126,11 @@ class OptimConfig:
     muon_compile: CompileMode | None = None
     """GPU: run the batched Newton–Schulz chain through torch.compile in this mode; None = off.
     A compile at start-up; reduce-overhead also replays the chain as a CUDA graph."""
+
+    lr_sources: ClassVar[dict[str, str]] = {}
+    """Where each lr came from (``{"lr": "tuned: image/relu", …}``), set on a parsed config by the
+    task commands' resolver (``muon_nerf.fit.tuned.resolve_lrs``) and printed by ``describe_lrs``.
+    Not a setting: no flag, never saved, dropped by ``dataclasses.replace``."""
 
     def check(self) -> None:
         """Refuse bad values with a one-line message (called before any work starts)."""
@@ -149,7 +154,7 @@ class OptimConfig:
         adam_lr = self.adam_lr(optimizer)
         groups = []
         if split["muon"]:
-            groups.append(self.muon.group((pr.param for pr in split["muon"]), self.muon_lr))
+            groups.append(self.muon.group((pr.param for pr in split["muon"]), self.muon_lr_or_default))
         if split["adam"]:
             groups.append(dict(params=[pr.param for pr in split["adam"]], use_muon=False, lr=adam_lr))
         if split["encoding"]:
@@ -164,20 +169,32 @@ class OptimConfig:
             )
         return groups
 
+    @property
+    def muon_lr_or_default(self) -> float:
+        """--muon-lr, or where unset Muon's own default (``MUON_LR``)."""
+        return MUON_LR if self.muon_lr is None else self.muon_lr
+
     def adam_lr(self, optimizer: OptimizerName) -> float:
-        """The lr of a run's Adam group: --lr, or in a Muon run --muon-adam-lr where given."""
-        return self.lr if optimizer == "adam" or self.muon_adam_lr is None else self.muon_adam_lr
+        """The lr of a run's Adam group: --lr, or in a Muon run --muon-adam-lr where given; where
+        unset, Adam's own default (``ADAM_LR``)."""
+        lr = self.lr if optimizer == "adam" or self.muon_adam_lr is None else self.muon_adam_lr
+        return ADAM_LR if lr is None else lr
 
     def describe_lrs(self, optimizer: OptimizerName) -> str:
-        """The learning rates a run of ``optimizer`` uses, as its flags: printed before a fit,
-        because the task commands' defaults depend on the arch."""
+        """The learning rates a run of ``optimizer`` uses, as its flags, each with where it came
+        from where known (``lr_sources``): printed before a fit, because the task commands'
+        defaults depend on the task, the arch and the tuned table. A Muon run's "Adam part" is
+        what Muon leaves to Adam (first/last layers, biases)."""
+
+        def lr(name: str, value: float) -> str:
+            source = self.lr_sources.get(name)
+            return f"{value:.3g}" + (f" ({source})" if source else "")
+
         encoding = "" if self.encoding_lr is None else f", encodings {self.encoding_lr:.3g}"
         if optimizer == "adam":
-            return f"adam: --lr {self.lr:.3g}{encoding}"
-        return (
-            f"muon: --muon-lr {self.muon_lr:.3g} (hidden matrices), Adam {self.adam_lr('muon'):.3g} (rest)"
-            f"{encoding}"
-        )
+            return f"adam: --lr {lr('lr', self.adam_lr('adam'))}{encoding}"
+        muon, adam = lr("muon_lr", self.muon_lr_or_default), lr("muon_adam_lr", self.adam_lr("muon"))
+        return f"muon: --muon-lr {muon}, Adam part {adam}{encoding}"
 
     def build(self, field_: HasParamRoles, optimizer: OptimizerName | None = None) -> MuonWithAuxAdam:
         """The optimizer of ``field_``: ``adam`` puts everything on Adam; ``muon`` puts hidden weights

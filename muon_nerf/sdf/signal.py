@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -27,8 +27,7 @@ from muon_nerf.fit.io import atomic_write_bytes, run_name, write_json
 from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel, Signal
-from muon_nerf.fit.task import TaskConfig
-from muon_nerf.optim import MUON_LR, OptimConfig
+from muon_nerf.fit.task import Lrs, TaskConfig
 from muon_nerf.sdf.extract import grid_points, marching_cubes, write_mesh
 from muon_nerf.sdf.mesh import MeshSdf, Normalization, load_mesh
 from muon_nerf.sdf.metrics import MetricConfig, Surface, iou, mesh_surface_metrics, warn_empty_mesh
@@ -197,14 +196,14 @@ class SdfTask(TaskConfig):
     field: FieldConfig = dataclasses.field(
         default_factory=lambda: FieldConfig(arch="relu_pe", num_layers=4, width=128, encoding=pe_encoding(6))
     )
-    # MUON_LR: on the bunny at 500 steps 0.1 left a rough surface (Chamfer-L1 8.0·10⁻³ vs
-    # 1.6·10⁻³ with 0.02).
-    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(muon_lr=MUON_LR))
-    """Optimizer flags. Muon lr 0.02 (Keller Jordan's default): the image script's 0.1 left meshes rough."""
     fit: FitConfig = dataclasses.field(
         default_factory=lambda: FitConfig(steps=1000, batch_size=4096, eval_every=500, rank_every=250)
     )
     data: SdfData = dataclasses.field(default_factory=SdfData)
+
+    # the optimizers' own lrs (Muon's is Keller Jordan's): on the bunny at 500 steps the image
+    # script's Muon lr 0.1 left a rough surface (Chamfer-L1 8.0·10⁻³ vs 1.6·10⁻³ with Muon's own)
+    default_lrs: ClassVar[Lrs] = Lrs()
 
     def signal(self) -> SdfSignal:
         return SdfSignal.from_config(self.data, self.fit.seed)
@@ -223,7 +222,6 @@ def paper_profile() -> SdfTask:
     schedule and a large pool: meant for a GPU (``--device cuda``)."""
     return SdfTask(
         field=FieldConfig(arch="relu_pe", num_layers=4, width=256, encoding=pe_encoding(8)),
-        optim=OptimConfig(muon_lr=MUON_LR),
         fit=FitConfig(steps=20_000, batch_size=65_536, eval_every=2000, rank_every=1000),
         data=SdfData(
             pool=SampleConfig(num_surface=500_000, num_near=2_000_000, num_uniform=250_000),

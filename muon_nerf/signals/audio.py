@@ -11,6 +11,7 @@ import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.metrics import psnr, si_snr, snr
 from muon_nerf.fit.plotting import draw_panel, new_figure, save_figure
 from muon_nerf.fit.signal import Batch, Panel, Signal
-from muon_nerf.fit.task import TaskConfig
+from muon_nerf.fit.task import Lrs, TaskConfig, unset_lrs
 from muon_nerf.optim import OptimConfig
 
 SPECTROGRAM_FLOOR_DB = 80.0
@@ -195,12 +196,14 @@ class AudioTask(TaskConfig):
             arch="siren", num_layers=5, width=256, activation=ActivationConfig(omega=30.0), fold_omega=False
         )
     )
-    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(lr=1e-4, muon_lr=1e-3))
+    optim: OptimConfig = dataclasses.field(default_factory=unset_lrs)
     """Optimizer flags, with the paper's audio lrs, tuned for SIREN's usual (unfolded) weights.
     So --fold-omega is off here: folded, Muon's step is ω0 = 30 times smaller (use --muon-lr 0.03)."""
     fit: FitConfig = dataclasses.field(
         default_factory=lambda: FitConfig(steps=5000, scheduler="cosine", eta_min=0.0)
     )
+
+    default_lrs: ClassVar[Lrs] = Lrs(lr=1e-4, muon_lr=1e-3)  # the paper's audio lrs
 
     def signal(self) -> AudioSignal:
         return AudioSignal.from_config(self.data)

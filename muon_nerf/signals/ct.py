@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -23,8 +24,7 @@ from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.metrics import psnr, ssim
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel
-from muon_nerf.fit.task import TaskConfig
-from muon_nerf.optim import OptimConfig
+from muon_nerf.fit.task import Lrs, TaskConfig
 from muon_nerf.signals.image import ImageSignal, downscale, error_panel, read_image
 from muon_nerf.signals.radon import (
     filtered_back_projection,
@@ -149,8 +149,9 @@ class CTTask(TaskConfig):
             encoding=EncodingConfig(fourier=FourierFeaturesConfig(ff_features=64, ff_sigma=4.0)),
         )
     )
-    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(lr=1e-2, muon_lr=5e-2))
     fit: FitConfig = dataclasses.field(default_factory=lambda: FitConfig(steps=5000, scheduler="none"))
+
+    default_lrs: ClassVar[Lrs] = Lrs(lr=1e-2, muon_lr=5e-2)  # the paper's CT lrs
 
     def signal(self) -> CTSignal:
         return CTSignal.from_config(self.data)

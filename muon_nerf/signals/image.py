@@ -6,6 +6,7 @@ import dataclasses
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from muon_nerf.fit.io import atomic_write_bytes
 from muon_nerf.fit.metrics import psnr, ssim
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel, Signal
-from muon_nerf.fit.task import TaskConfig
+from muon_nerf.fit.task import Lrs, TaskConfig
 
 BUNDLED_IMAGE = "kodim01_96x64.png"
 
@@ -263,6 +264,7 @@ class ImageTask(TaskConfig):
     """Fit an image with a coordinate MLP. Defaults: the paper's image script."""
 
     data: ImageConfig = dataclasses.field(default_factory=ImageConfig)
+    default_lrs: ClassVar[Lrs] = Lrs(muon_lr=0.1)  # the paper's image script's Muon lr; --lr Adam's own
 
     def signal(self) -> ImageSignal:
         return ImageSignal.from_config(self.data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -25,8 +26,7 @@ from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.metrics import psnr, ssim
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel
-from muon_nerf.fit.task import TaskConfig
-from muon_nerf.optim import OptimConfig
+from muon_nerf.fit.task import Lrs, TaskConfig
 from muon_nerf.signals.image import (
     ImageConfig,
     ImageSignal,
@@ -133,8 +133,9 @@ class SISRTask(TaskConfig):
             encoding=EncodingConfig(fourier=FourierFeaturesConfig(ff_features=128, ff_sigma=10.0)),
         )
     )
-    optim: OptimConfig = dataclasses.field(default_factory=lambda: OptimConfig(lr=1e-2, muon_lr=0.1))
     fit: FitConfig = dataclasses.field(default_factory=lambda: FitConfig(steps=2000, scheduler="cosine"))
+
+    default_lrs: ClassVar[Lrs] = Lrs(lr=1e-2, muon_lr=0.1)  # the paper's SISR lrs
 
     def signal(self) -> SISRSignal:
         return SISRSignal.from_config(self.data)

@@ -8,39 +8,28 @@ task's own command.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
-from muon_nerf.fit.cli import cli, task_default
+from muon_nerf.fit.cli import parse_command
 from muon_nerf.fit.errors import dispatch_task, run_cli
 from muon_nerf.fit.task import TaskConfig
 from muon_nerf.sweep.config import SweepConfig
 from muon_nerf.tasks import EXTRA_MODULES, TASKS, require_extra, task_config
 
 
-def command_class(task_cls: type[TaskConfig]) -> type:
-    """A dataclass holding the task's config and the sweep's, so tyro gives one flat flag list."""
-    cls = dataclasses.make_dataclass(
-        f"{task_cls.__name__}Sweep",
-        [
-            ("task", task_cls, dataclasses.field(default_factory=task_cls)),
-            ("sweep", SweepConfig, dataclasses.field(default_factory=SweepConfig)),
-        ],
-    )
-    cls.__doc__ = (
+def parse(task: str, args: list[str] | None = None) -> tuple[TaskConfig, SweepConfig]:
+    """The task's config (its lrs resolved as for the task's own command; each trial sets its
+    own) and the sweep's, from one flat flag list."""
+    task_cls = task_config(task)
+    description = (
         f"Sweep --lr × --muon-lr for the {task_cls.__name__} task on Ray Tune: every trial is a "
         "fit of the task's own command; writes a table of trials, a preset per optimizer and a heat map."
     )
-    return cls
-
-
-def parse(task: str, args: list[str] | None = None) -> tuple[TaskConfig, SweepConfig]:
-    task_cls = task_config(task)
-    args, default = task_default(task, task_cls, sys.argv[1:] if args is None else list(args))
-    cls = command_class(task_cls)
-    start = cls(task=default, sweep=SweepConfig()) if default is not None else None
-    cmd = cli(cls, args, f"muon-sweep {task}", default=start)
-    return cmd.task, cmd.sweep
+    args = sys.argv[1:] if args is None else list(args)
+    base, extra, _ = parse_command(
+        task, task_cls, args, f"muon-sweep {task}", description, extra={"sweep": SweepConfig}
+    )
+    return base, extra["sweep"]
 
 
 def main(task: str, args: list[str] | None = None):
