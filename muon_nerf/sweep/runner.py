@@ -7,6 +7,7 @@ The same code runs on one machine (a local Ray runtime, one trial per core) and 
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import math
@@ -303,6 +304,8 @@ def tune_trials(
         if started:
             ray.shutdown()
         shutil.rmtree(storage, ignore_errors=True)
+        # Tune's threads, stopped by a signal, may still write a last experiment state into it
+        atexit.register(shutil.rmtree, storage, ignore_errors=True)
     return sorted(records, key=lambda r: r.index), seconds, concurrency
 
 
