@@ -106,6 +106,8 @@ FINISHED_KEYS = ("field", "metrics", "history", "ranks", "prediction", "train_se
 
 def check_fits(path: Path, state: dict[str, torch.Tensor], field: torch.nn.Module) -> None:
     """Refuse weights saved for another field (``progress.json`` edited to another width, say)."""
+    if not isinstance(state, dict):
+        raise InputError(f"{path} is not a saved fit state: its field is a {type(state).__name__}")
     want = {k: tuple(v.shape) for k, v in field.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
     if got != want:
