@@ -829,6 +829,8 @@ def cases() -> list[Case]:
     )
     # --- devices -------------------------------------------------------------------------------
     add(Case("device-cuda", fit("--device", "cuda"), msg="CUDA is not available"))
+    add(Case("pe-frequencies-1000", fit("--arch", "relu_pe", "--pe-frequencies", "1000"), msg="in 1..24"))
+    add(Case("ff-sigma-inf", fit("--arch", "relu_ff", "--ff-sigma", "inf"), msg="--ff-sigma finite"))
     add(Case("device-cuda7", fit("--device", "cuda:7"), msg="CUDA is not available"))
     add(Case("device-foo", fit("--device", "foo"), msg="--device must be cpu, cuda or cuda:N"))
     add(Case("device-mps", fit("--device", "mps"), msg="MPS is not available"))
@@ -929,7 +931,7 @@ def cases() -> list[Case]:
 
     # --- resume --------------------------------------------------------------------------------
     add(Case("resume-missing", ["muon-fit", "image", "--resume", "$T/nowhere"], msg="no unfinished run"))
-    add(Case("resume-no-value", ["muon-fit", "image", "--resume"], msg="--resume needs a value"))
+    add(Case("resume-no-value", ["muon-fit", "image", "--resume"], msg="Missing value for argument"))
     add(
         Case(
             "resume-finished-run",
