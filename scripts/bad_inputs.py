@@ -686,7 +686,7 @@ def cases() -> list[Case]:
             msg="give --profile or --preset, not both",
         )
     )
-    add(Case("preset-missing-value", ["muon-fit", "image", "--preset"], msg="--preset needs a value"))
+    add(Case("preset-missing-value", ["muon-fit", "image", "--preset"], msg="Missing value for argument"))
     # --- presets ------------------------------------------------------------------------------
     add(Case("preset-missing", fit("--preset", f"{D}/missing.json"), msg="preset not found"))
     add(Case("preset-not-json", fit("--preset", f"{D}/preset_corrupt.json"), msg="cannot read preset"))
@@ -695,7 +695,7 @@ def cases() -> list[Case]:
     add(Case("preset-other-task", fit("--preset", f"{D}/preset_sdf.json"), msg="is for task 'sdf'"))
     add(Case("preset-unknown-key", fit("--preset", f"{D}/preset_unknown.json"), msg="unknown setting"))
     add(Case("preset-wrong-type", fit("--preset", f"{D}/preset_type.json"), msg="must be int"))
-    add(Case("preset-bad-arch", fit("--preset", f"{D}/preset_arch.json"), msg="unknown arch"))
+    add(Case("preset-bad-arch", fit("--preset", f"{D}/preset_arch.json"), msg="field.arch must be one of"))
     add(
         Case(
             "preset-null-steps",
@@ -714,7 +714,15 @@ def cases() -> list[Case]:
             note="no --steps flag, so the preset's null is what the fit gets",
         )
     )
-    add(Case("preset-null-lr", fit("--preset", f"{D}/preset_null_lr.json"), msg="lr"))
+    add(
+        Case(
+            "preset-null-lr",
+            fit("--preset", f"{D}/preset_null_lr.json", "--run-name", "n"),
+            exit=(0,),
+            expect=("outputs/image/n/metrics.json",),
+            note="null is an unset lr: resolved from the tuned table, and the learning-rates line says so",
+        )
+    )
     add(
         Case(
             "preset-unreadable",
@@ -836,7 +844,7 @@ def cases() -> list[Case]:
     add(Case("device-mps", fit("--device", "mps"), msg="MPS is not available"))
     # --- divergence ---------------------------------------------------------------------------
     add(Case("diverge-lr", fit("--optimizer", "adam", "--lr", "1e6"), msg="at step"))
-    add(Case("diverge-lr-inf", fit("--optimizer", "adam", "--lr", "inf"), msg="at step"))
+    add(Case("diverge-lr-inf", fit("--optimizer", "adam", "--lr", "inf"), msg="Invalid learning rate: inf"))
     add(Case("diverge-muon-lr", fit("--muon-lr", "1e6"), msg="at step"))
     add(
         Case(
@@ -858,6 +866,22 @@ def cases() -> list[Case]:
             expect=("outputs/image/c/comparison.json",),
         )
     )
+    # early, one-line refusals (issue 27): a diverging long fit stops at its first evaluation
+    add(
+        Case(
+            "diverge-long-stops-early",
+            ["muon-fit", "image", "--image", IMG, "--width", "8", "--steps", "100000", "--eval-every", "5"]
+            + ["--no-progress", "--muon-lr", "1e6"],
+            msg=("at step 5 ", "at step 5;"),
+            timeout=60,
+            note="100000 steps: the check at the first evaluation, not the last",
+        )
+    )
+    add(Case("image-too-small-for-ssim", fit("--image", f"{D}/thin.png"), msg="need at least 11×11"))
+    add(Case("image-bomb", fit("--image", f"{D}/bomb.png"), msg="900000000 pixels"))
+    add(Case("image-bomb-warning", fit("--image", f"{D}/bomb_warn.png"), msg="100000000 pixels"))
+    add(Case("run-name-too-long", fit("--run-name", "a" * 240), msg="--run-name is 240 bytes long"))
+    add(Case("run-name-newline", fit("--run-name", "a\nb"), msg="--run-name must be printable"))
     # --- other tasks ---------------------------------------------------------------------------
     audio = ["muon-fit", "audio", "@tiny"]
     add(Case("audio-missing", [*audio, "--audio", f"{D}/missing.wav"], msg="audio file not found"))
@@ -871,6 +895,14 @@ def cases() -> list[Case]:
             "audio-duration-0", [*audio, "--audio", f"{D}/tone.wav", "--duration", "0"], msg="--duration > 0"
         )
     )
+    for flag in ("--duration", "--offset", "--coordinate-scale"):
+        add(
+            Case(
+                f"audio{flag[1:]}-inf",
+                [*audio, "--audio", f"{D}/tone.wav", flag, "inf"],
+                msg=f"{flag} must be a finite number",
+            )
+        )
     add(Case("audio-offset-past-end", [*audio, "--audio", f"{D}/tone.wav", "--offset", "100"], msg="samples"))
     add(
         Case(
@@ -907,6 +939,15 @@ def cases() -> list[Case]:
         )
     )
     add(Case("ct-tau-0", [*ct, "--image", IMG, "--noise", "--tau", "0"], msg="--tau must be > 0"))
+    add(Case("ct-tau-inf", [*ct, "--image", IMG, "--noise", "--tau", "inf"], msg="--tau must be a finite"))
+    add(
+        Case(
+            "ct-readout-sigma-nan",
+            [*ct, "--image", IMG, "--noise", "--readout-sigma", "nan"],
+            msg="--readout-sigma must be a finite",
+        )
+    )
+    add(Case("ct-too-small-for-ssim", [*ct, "--image", f"{D}/thin.png"], msg="need at least 11×11"))
     sisr = ["muon-fit", "sisr", "@tiny"]
     add(Case("sisr-missing", [*sisr, "--image", f"{D}/missing.png"], msg="image not found"))
     add(Case("sisr-corrupt", [*sisr, "--image", f"{D}/truncated.png"], msg="cannot read image"))
@@ -1887,6 +1928,11 @@ def make_data(root: Path) -> None:
     png16 = chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     (root / "gray_alpha16.png").write_bytes(b"\x89PNG\r\n\x1a\n" + png16)
     (root / "corrupt.png").write_bytes(rng.bytes(400))
+    Image.fromarray((rng.random((1, 4000)) * 255).astype(np.uint8)).save(root / "thin.png")
+    for name, side in (("bomb.png", 30000), ("bomb_warn.png", 10000)):  # over 2× / 1× Pillow's limit
+        head = chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+        body = zlib.compress(b"\x00" * (side + 1) * 50)  # 50 rows of a claimed 10⁸–9·10⁸ pixels
+        (root / name).write_bytes(b"\x89PNG\r\n\x1a\n" + head + chunk(b"IDAT", body) + chunk(b"IEND", b""))
     png = (root / "img16.png").read_bytes()
     (root / "truncated.png").write_bytes(png[: len(png) // 2])
     (root / "empty.png").write_bytes(b"")
