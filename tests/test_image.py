@@ -320,3 +320,39 @@ def test_16_bit_colour_is_written_and_read_back_as_16_bit(tmp_path):
     arr, bits = read_image(tmp_path / "c16.png")
     assert bits == 16 and arr.shape == (7, 5, 3)
     np.testing.assert_array_equal(np.round(arr * 65535).astype(np.uint16), image)
+
+
+def test_images_too_small_for_the_metrics_are_refused_when_read(tmp_path):
+    """SSIM's 11×11 window must fit, or every evaluation fails after the training (issue 27)."""
+    from muon_nerf.signals.ct import CTConfig, CTSignal
+    from muon_nerf.signals.image import MIN_SIDE, ImageConfig
+    from muon_nerf.signals.sisr import SISRConfig, SISRSignal
+
+    thin = tmp_path / "thin.png"
+    Image.fromarray(np.zeros((1, 4000), np.uint8)).save(thin)
+    for signal, config in ((ImageSignal, ImageConfig), (CTSignal, CTConfig), (SISRSignal, SISRConfig)):
+        with pytest.raises(InputError, match=re.escape("1×4000 pixels")) as err:
+            signal.from_config(config(image=thin))
+        assert str(thin) in str(err.value) and f"{MIN_SIDE}×{MIN_SIDE}" in str(err.value)
+    square = tmp_path / "square.png"
+    Image.fromarray(np.zeros((MIN_SIDE * 2, MIN_SIDE * 2), np.uint8)).save(square)
+    with pytest.raises(InputError, match="after --downscale 3"):
+        ImageSignal.from_config(ImageConfig(image=square, downscale=3))
+    assert ImageSignal.from_config(ImageConfig(image=square, downscale=2)).height == MIN_SIDE
+
+
+def test_decompression_bombs_are_refused_from_the_header(tmp_path):
+    """A small PNG claiming more pixels than Pillow's limit (which only warns below twice the
+    limit, then decodes gigabytes) is refused in one line naming the file and the pixel count."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    for side in (30000, 10000):  # over twice Pillow's limit, and over it once
+        path = tmp_path / f"bomb{side}.png"
+        head = chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+        body = chunk(b"IDAT", zlib.compress(b"\x00" * (side + 1) * 10))
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + head + body + chunk(b"IEND", b""))
+        with pytest.raises(InputError, match=f"{side * side} pixels") as err:
+            read_image(path)
+        assert str(path) in str(err.value) and "\n" not in str(err.value)

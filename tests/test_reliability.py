@@ -282,3 +282,50 @@ def test_help_still_works(capsys):
     with pytest.raises(SystemExit) as stop:
         fit_parse("image", ["--help"])
     assert stop.value.code == 0 and "--image" in capsys.readouterr().out
+
+
+# --- 6. refused before any work (issue 27) ----------------------------------------------------
+
+
+def test_non_finite_signal_flags_are_refused_naming_the_flag(png, tmp_path, capsys):
+    import soundfile as sf
+
+    wav, out = tmp_path / "tone.wav", tmp_path / "out"
+    sf.write(wav, np.sin(np.arange(800) / 3).astype(np.float32), 8000)
+    cases = [
+        ("audio", ["--audio", str(wav), "--duration", "inf"], "--duration"),
+        ("audio", ["--audio", str(wav), "--offset", "inf"], "--offset"),
+        ("audio", ["--audio", str(wav), "--coordinate-scale", "inf"], "--coordinate-scale"),
+        ("ct", ["--image", str(png), "--noise", "--tau", "inf"], "--tau"),
+        ("ct", ["--image", str(png), "--noise", "--readout-sigma", "nan"], "--readout-sigma"),
+    ]
+    for task, args, flag in cases:
+        err = refused(capsys, fit_main, task, [*args, *TINY, "--output-dir", str(out)])
+        assert f"{flag} must be a finite number" in err
+    assert not out.exists()
+
+
+def test_run_names_are_printable_and_fit_the_file_system_with_every_affix(png, tmp_path, capsys):
+    from muon_nerf.fit.io import RUN_NAME_AFFIX, check_run_name
+    from muon_nerf.fit.progress import incomplete_dir
+
+    out = tmp_path / "out"
+    for name, message in (("a" * 240, "--run-name is 240 bytes long"), ("a\nb", "printable")):
+        args = ["--image", str(png), *TINY, "--output-dir", str(out), "--run-name", name]
+        assert message in refused(capsys, fit_main, "image", args)
+    assert not out.exists()
+    longest = "a" * (os.pathconf(tmp_path, "PC_NAME_MAX") - RUN_NAME_AFFIX)
+    check_run_name(longest, tmp_path)  # the longest accepted name works for every folder made of it
+    incomplete_dir(tmp_path / longest).mkdir()
+    with staged_dir(tmp_path / longest) as stage:
+        (stage / "x").write_text("x")
+    assert (tmp_path / longest / "x").is_file()
+    with pytest.raises(InputError, match="bytes long"):
+        check_run_name(longest + "a", tmp_path)
+
+
+def test_a_diverging_long_fit_stops_at_its_first_evaluation(png, tmp_path, capsys):
+    """100000 steps, evaluated every 5: the divergence rule holds at step 5, where it stops."""
+    args = ["--image", str(png), "--width", "8", "--steps", "100000", "--eval-every", "5", "--no-progress"]
+    err = refused(capsys, fit_main, "image", [*args, "--muon-lr", "1e6", "--output-dir", str(tmp_path)])
+    assert "at step 5 is over 100x its step-1 value" in err

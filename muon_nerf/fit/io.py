@@ -33,6 +33,36 @@ def umask() -> int:
     return mask
 
 
+RUN_NAME_AFFIX = len(".") + len(".4194304.") + len("12345678") + len(".partial")
+"""The most characters the code adds to a run's name for its folders: a staging folder's
+``.<run>.<pid>.<random>.partial`` (pid up to Linux's 2²² limit, ``tempfile``'s 8 random
+characters); ``<run>.incomplete`` and ``.<run>.old`` are shorter."""
+
+
+def check_run_name(name: str, output_dir: Path) -> None:
+    """Refuse, before any work, a --run-name that is not one plain folder name of printable
+    characters, or too long for the file system of ``output_dir`` once the staging folder's
+    affixes are added (``RUN_NAME_AFFIX``)."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise InputError(f"--run-name must be a plain folder name inside --output-dir, got {name!r}")
+    if not name.isprintable():
+        raise InputError(f"--run-name must be printable characters only (no newline, tab…), got {name!r}")
+    folder = Path(output_dir).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the file system the run will be on
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = limit - RUN_NAME_AFFIX
+    size = len(os.fsencode(name))
+    if size > longest:
+        raise InputError(
+            f"--run-name is {size} bytes long; at most {longest} fit in {folder}'s file system "
+            f"(names of {limit}, less {RUN_NAME_AFFIX} for the staging folder's affixes)"
+        )
+
+
 def check_run_dir(final: Path, overwrite: bool = False) -> None:
     """Refuse, before any work, a run folder that exists (unless ``overwrite``) or whose parent
     cannot be created or written. Folders created by the check are removed again."""

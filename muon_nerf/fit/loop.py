@@ -19,14 +19,15 @@ from muon_nerf.fit.errors import DivergedError
 from muon_nerf.fit.signal import Signal
 
 DIVERGENCE_FACTOR = 100.0
-"""A fit whose last evaluated loss exceeds this many times its loss at step 1 has diverged."""
+"""A fit whose loss at any evaluation exceeds this many times its loss at step 1 has diverged
+(stopped there: a diverging fit does not train on to its last step)."""
 
 
 @dataclass
 class FitConfig:
     """Training schedule shared by every task. A fit that diverges stops with an error: a loss
-    that is NaN or infinite at an evaluation, or a last evaluated loss over 100 times the loss at
-    step 1 (the untrained field's)."""
+    that is NaN or infinite at an evaluation, or a loss at an evaluation over 100 times the loss at
+    step 1 (the untrained field's); it stops at the first evaluation where either holds."""
 
     steps: int = 5000
     """Training steps (optimizer updates) per fit."""
@@ -145,9 +146,10 @@ def fit(
 
     Evaluation (full prediction + metrics) and rank recording happen every few steps only, so
     the loop costs what the training arithmetic costs; the loss is checked at those points
-    without a device sync every step: NaN/inf, or (at the last one) over ``DIVERGENCE_FACTOR``
-    times the step-1 loss, raises ``DivergedError`` naming the step. ``on_eval`` receives each
-    evaluation's history row (sweeps report it to Ray Tune, so hopeless trials can be stopped early).
+    without a device sync every step: NaN/inf, or over ``DIVERGENCE_FACTOR`` times the step-1
+    loss, raises ``DivergedError`` naming the step, at the first evaluation where it holds.
+    ``on_eval`` receives each evaluation's history row (sweeps report it to Ray Tune, so hopeless
+    trials can be stopped early).
 
     Every ``cfg.checkpoint_every`` steps ``checkpoint`` receives the whole state between two steps
     (field, optimizer, schedule, sampling and global RNG, curves, timings); ``start`` continues
@@ -222,7 +224,7 @@ def fit(
                 if not math.isfinite(value):
                     hint = "lower --lr / --muon-lr"
                     raise DivergedError(f"{label}: loss became {value} at step {step}; {hint}")
-                if last and initial_loss > 0 and value > DIVERGENCE_FACTOR * initial_loss:
+                if initial_loss > 0 and value > DIVERGENCE_FACTOR * initial_loss:
                     raise DivergedError(
                         f"{label}: diverged: loss {value:.3g} at step {step} is over "
                         f"{DIVERGENCE_FACTOR:g}x its step-1 value {initial_loss:.3g}; lower --lr / --muon-lr"

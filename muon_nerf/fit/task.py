@@ -7,12 +7,15 @@ configs, never re-declare them.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from muon_nerf.fields import FieldConfig
+from muon_nerf.fit.errors import InputError
+from muon_nerf.fit.io import check_run_name
 from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.signal import Signal
 from muon_nerf.optim import OptimConfig
@@ -89,6 +92,19 @@ class TaskConfig:
         self.field.check()
         self.optim.check()
         self.fit.check(device)
-        name = self.run_name
-        if name is not None and (name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name):
-            raise ValueError(f"--run-name must be a plain folder name inside --output-dir, got {name!r}")
+        check_finite(self.data)
+        if self.run_name is not None:
+            check_run_name(self.run_name, self.output_dir)
+
+
+def check_finite(config: Any) -> None:
+    """Refuse NaN or ±inf in any float of a signal's config (nested configs too), naming the flag
+    as the command line spells it (flat: ``--coordinate-scale``): no signal setting means anything
+    infinite, and one would fail late (an overflow, a NaN loss) instead of here."""
+    if not dataclasses.is_dataclass(config):
+        return
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"--{f.name.replace('_', '-')} must be a finite number, got {value}")
+        check_finite(value)

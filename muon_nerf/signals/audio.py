@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,8 @@ def read_audio(path: Path, offset: float = 0.0, duration: float | None = None) -
     if channels > 1:
         print(f"warning: {path} has {channels} channels; fitting their average (mono)", file=sys.stderr)
     samples = data.mean(axis=1)
-    if offset < 0 or (duration is not None and duration <= 0):
-        raise InputError(f"--offset must be >= 0 and --duration > 0, got {offset} and {duration}")
+    if not (0 <= offset < math.inf) or (duration is not None and not 0 < duration < math.inf):
+        raise InputError(f"--offset must be >= 0 and --duration > 0 (finite), got {offset} and {duration}")
     start = int(round(offset * rate))
     stop = None if duration is None else start + int(round(duration * rate))
     samples = samples[start:stop]
@@ -113,8 +114,8 @@ class AudioSignal(Signal):
         gain: float = 1.0,
         channels: int = 1,
     ) -> None:
-        if not coordinate_scale > 0:
-            raise InputError(f"--coordinate-scale must be > 0, got {coordinate_scale}")
+        if not 0 < coordinate_scale < math.inf:
+            raise InputError(f"--coordinate-scale must be finite and > 0, got {coordinate_scale}")
         self.samples = samples.flatten().float()
         self.coords = time_coords(len(self.samples), coordinate_scale)
         self.values = self.samples.unsqueeze(-1)

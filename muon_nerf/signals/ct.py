@@ -25,7 +25,7 @@ from muon_nerf.fit.metrics import psnr, ssim
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel
 from muon_nerf.fit.task import Lrs, TaskConfig
-from muon_nerf.signals.image import ImageSignal, downscale, error_panel, read_image
+from muon_nerf.signals.image import ImageSignal, check_metric_size, downscale, error_panel, read_image
 from muon_nerf.signals.radon import (
     filtered_back_projection,
     poisson_gaussian_noise,
@@ -102,6 +102,7 @@ class CTSignal(ImageSignal):
             source = str(cfg.image)
         noise = (cfg.tau, cfg.readout_sigma) if cfg.noise else None
         image = downscale(torch.from_numpy(arr), cfg.downscale)
+        check_metric_size(image, source, cfg.downscale)
         return cls(image, cfg.projections, noise, cfg.noise_seed, source, bits, cfg.downscale)
 
     def forward(self, prediction: Tensor) -> Tensor:

@@ -22,6 +22,10 @@ from muon_nerf.fit.task import Lrs, TaskConfig
 
 BUNDLED_IMAGE = "kodim01_96x64.png"
 
+MIN_SIDE = 11
+"""Fewest pixels per side an image may have: SSIM's 11×11 window (``fit/metrics.ssim``) must fit,
+or every evaluation would fail (after the training, not before it)."""
+
 
 def bundled_image() -> Path:
     """Kodak kodim01 box-downscaled ×8 (96×64), shipped so the main job needs no data."""
@@ -40,7 +44,7 @@ def read_image(path: Path, grayscale: bool = False) -> tuple[np.ndarray, int]:
     are taken as they are when every value is finite and in [0, 1]. Float outside [0, 1], NaN or
     inf, and integer samples with no defined full scale (int32, int16…) are refused. Alpha is
     always dropped: the colour stored under it is what is fitted."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
@@ -49,12 +53,40 @@ def read_image(path: Path, grayscale: bool = False) -> tuple[np.ndarray, int]:
         samples = _samples(path)
     except InputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, zlib.error) as err:
+    except (UnidentifiedImageError, OSError, ValueError, zlib.error) as err:
         raise InputError(f"cannot read image {path}: {err}") from None
     if samples.shape[-1] in (2, 4):
         samples = samples[..., :-1]  # alpha, dropped
     arr, bits = _unit_range(path, samples)
     return _finish(path, arr, grayscale), bits
+
+
+def max_pixels() -> int:
+    """The most pixels an image may have: Pillow's decompression-bomb limit (``MAX_IMAGE_PIXELS``)."""
+    from PIL import Image
+
+    return int(Image.MAX_IMAGE_PIXELS or 2**63)
+
+
+def _check_pixels(path: Path, width: int, height: int) -> None:
+    """Refuse, from the header and before any pixel is decoded, more pixels than ``max_pixels``
+    (a decompression bomb: a small file that decodes to gigabytes)."""
+    if width * height > max_pixels():
+        raise InputError(
+            f"cannot read image {path}: {width}×{height} = {width * height} pixels is over the limit of "
+            f"{max_pixels()} (a decompression bomb?); downscale it first"
+        )
+
+
+def check_metric_size(image: Tensor, source: str, scale: int = 1) -> None:
+    """Refuse an image too small for the metrics (``MIN_SIDE``), before any work."""
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        after = f" after --downscale {scale}" if scale > 1 else ""
+        raise InputError(
+            f"image {source} is {h}×{w} pixels{after}; the metrics need at least {MIN_SIDE}×{MIN_SIDE} "
+            f"(SSIM's window)"
+        )
 
 
 def _samples(path: Path) -> np.ndarray:
@@ -73,9 +105,18 @@ def _samples(path: Path) -> np.ndarray:
 def _pillow(path: Path) -> np.ndarray:
     """8-bit files in any mode (as gray or RGB), 16-bit gray, and int32/float single-channel
     images as stored (``_unit_range`` decides about those)."""
+    import warnings
+
     from PIL import Image
 
-    with Image.open(path) as img:
+    with warnings.catch_warnings():
+        # Pillow only warns up to twice MAX_IMAGE_PIXELS, then decodes gigabytes: refuse it from there
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise InputError(f"cannot read image {path}: {err}") from None
+    with img:
         img.load()
         mode = img.mode
         if mode.startswith("I;16"):
@@ -105,6 +146,7 @@ def _tiff(path: Path) -> np.ndarray | None:
             raise InputError(
                 f"cannot read image {path}: {page.bitspersample}-bit {name} TIFF; save it as gray or RGB"
             )
+        _check_pixels(path, page.imagewidth, page.imagelength)
         arr = series.asarray()
         axes = series.axes
     if axes == "SYX":
@@ -124,12 +166,10 @@ def _png16_colour(path: Path) -> np.ndarray:
     """A 16-bit RGB, RGBA or gray+alpha PNG's samples as ``uint16``, read by pypng (Pillow has no
     16-bit colour mode and reads them at 8 bits)."""
     import png
-    from PIL import Image
 
     try:
         width, height, rows, info = png.Reader(filename=str(path)).read()
-        if width * height > 2 * Image.MAX_IMAGE_PIXELS:
-            raise InputError(f"cannot read image {path}: {width}×{height} pixels is over Pillow's limit")
+        _check_pixels(path, width, height)
         arr = np.vstack([np.asarray(row, np.uint16) for row in rows])
     except png.Error as err:
         raise InputError(f"cannot read image {path}: {err}") from None
@@ -226,7 +266,9 @@ class ImageSignal(Signal):
     def from_config(cls, cfg: ImageConfig) -> ImageSignal:
         path = cfg.image or bundled_image()
         arr, bits = read_image(path, cfg.grayscale)
-        return cls(downscale(torch.from_numpy(arr), cfg.downscale), str(path), bits, cfg.downscale)
+        image = downscale(torch.from_numpy(arr), cfg.downscale)
+        check_metric_size(image, str(path), cfg.downscale)
+        return cls(image, str(path), bits, cfg.downscale)
 
     def as_image(self, prediction: Tensor) -> Tensor:
         return prediction.reshape(self.height, self.width, self.channels).clamp(0, 1)

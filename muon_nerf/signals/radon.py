@@ -104,10 +104,10 @@ def poisson_gaussian_noise(
 ) -> Tensor:
     """WIRE's measurement model: photon counts ``Poisson(τ·|y|)`` (sign kept) plus Gaussian readout
     noise of ``readout_sigma`` counts, scaled back by ``1/τ``. Smaller τ = fewer photons = noisier."""
-    if not tau > 0:
-        raise ValueError(f"--tau must be > 0, got {tau}")
-    if readout_sigma < 0:
-        raise ValueError(f"--readout-sigma must be >= 0, got {readout_sigma}")
+    if not (tau > 0 and math.isfinite(tau)):
+        raise ValueError(f"--tau must be > 0 and finite, got {tau}")
+    if not (readout_sigma >= 0 and math.isfinite(readout_sigma)):
+        raise ValueError(f"--readout-sigma must be >= 0 and finite, got {readout_sigma}")
     counts = torch.poisson(sinogram.abs() * tau, generator=generator) * torch.sign(sinogram)
     readout = torch.randn(sinogram.shape, generator=generator, dtype=sinogram.dtype) * readout_sigma
     return (counts + readout) / tau

@@ -31,6 +31,7 @@ from muon_nerf.signals.image import (
     ImageConfig,
     ImageSignal,
     bundled_image,
+    check_metric_size,
     downscale,
     error_panel,
     read_image,
@@ -83,7 +84,9 @@ class SISRSignal(ImageSignal):
     def from_config(cls, cfg: SISRConfig) -> SISRSignal:
         path = cfg.image or bundled_image()
         arr, bits = read_image(path, cfg.grayscale)
-        return cls(downscale(torch.from_numpy(arr), cfg.downscale), cfg.scale, str(path), bits, cfg.downscale)
+        image = downscale(torch.from_numpy(arr), cfg.downscale)
+        check_metric_size(image, str(path), cfg.downscale)
+        return cls(image, cfg.scale, str(path), bits, cfg.downscale)
 
     def downsample(self, image: Float[Tensor, "h w c"]) -> Float[Tensor, "h/s w/s c"]:
         return bicubic_resize(image, (self.height // self.sr_scale, self.width // self.sr_scale))
