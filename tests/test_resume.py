@@ -241,40 +241,30 @@ def test_resume_state_is_never_a_list_of_folders_to_delete(png, tmp_path, capsys
     assert "lower --lr" in capsys.readouterr().err and not (tmp_path / "new").exists()
 
 
+def _fit_until_checkpointed(png: Path, tmp_path: Path, **popen) -> subprocess.Popen:
+    """A long fit (run ``r``) in a subprocess, returned once its Muon half has a checkpoint (or
+    it ended, or 120 s passed): the moment a signal has something to keep."""
+    cmd = [sys.executable, "-c", "from muon_nerf.signals.cli import entrypoint; entrypoint()", "image"]
+    args = ["--image", str(png), *FLAGS, "--steps", "100000", "--output-dir", str(tmp_path)]
+    args += ["--run-name", "r"]
+    proc = subprocess.Popen(
+        [*cmd, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen
+    )
+    checkpoint = tmp_path / "image/r.incomplete/checkpoints/muon.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return proc
+
+
 @pytest.mark.parametrize(
     "sig, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
 )
 def test_a_real_signal_during_training_ends_with_one_line_and_a_resumable_run(png, tmp_path, sig, code, word):
     """The real thing, in a subprocess: the signal arrives once a checkpoint exists."""
     folder = tmp_path / "image/r.incomplete"
-    cmd = [sys.executable, "-c", "from muon_nerf.signals.cli import entrypoint; entrypoint()", "image"]
-    args = [
-        "--image",
-        str(png),
-        *FLAGS,
-        "--steps",
-        "100000",
-        "--output-dir",
-        str(tmp_path),
-        "--run-name",
-        "r",
-    ]
-    proc = subprocess.Popen(
-        [*cmd, *args],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_default_sigint,
-    )
+    proc = _fit_until_checkpointed(png, tmp_path, preexec_fn=_default_sigint)
     try:
-        deadline = time.monotonic() + 120
-        while (
-            not (folder / "checkpoints/muon.pt").exists()
-            and proc.poll() is None
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.05)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -330,29 +320,8 @@ def test_a_second_signal_during_the_cleanup_changes_nothing_it_says(png, tmp_pat
     """Issue 27: two SIGTERMs 1 or 20 ms apart end as one does: one line saying what was kept
     (the cleanup is not cut short) and no traceback, not even from atexit."""
     folder = tmp_path / "image/r.incomplete"
-    cmd = [sys.executable, "-c", "from muon_nerf.signals.cli import entrypoint; entrypoint()", "image"]
-    args = [
-        "--image",
-        str(png),
-        *FLAGS,
-        "--steps",
-        "100000",
-        "--output-dir",
-        str(tmp_path),
-        "--run-name",
-        "r",
-    ]
-    proc = subprocess.Popen(
-        [*cmd, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    proc = _fit_until_checkpointed(png, tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while (
-            not (folder / "checkpoints/muon.pt").exists()
-            and proc.poll() is None
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
         time.sleep(gap)
         proc.send_signal(signal.SIGTERM)
