@@ -269,13 +269,11 @@ class MuonNeRFTrainerConfig(TrainerConfig):
     def print_to_terminal(self) -> None:
         try:
             check_data(self.pipeline.datamanager)
-            for name, entry in self.optimizers.items():
-                scheduler = entry.get("scheduler")
-                if isinstance(scheduler, FloatExponentialDecaySchedulerConfig):
-                    try:
-                        check_schedule(scheduler)
-                    except ValueError as err:
-                        raise InputError(f"--optimizers.{name}.{err}") from None
+            for name, scheduler in self._decay_schedules():
+                try:
+                    check_schedule(scheduler)
+                except ValueError as err:
+                    raise InputError(f"--optimizers.{name}.{err}") from None
             if (
                 self.machine.device_type == "cuda"
                 and not _device_flag_given()
@@ -303,10 +301,17 @@ class MuonNeRFTrainerConfig(TrainerConfig):
         (known only once the command line is applied, after the method config is built). The
         trainer does this in ``setup``; code that builds nerfstudio's ``Optimizers`` from this
         config itself calls it first."""
-        for entry in self.optimizers.values():
-            scheduler = entry.get("scheduler")
-            if isinstance(scheduler, FloatExponentialDecaySchedulerConfig) and scheduler.max_steps is None:
+        for _, scheduler in self._decay_schedules():
+            if scheduler.max_steps is None:
                 scheduler.max_steps = self.max_num_iterations
+
+    def _decay_schedules(self) -> list[tuple[str, FloatExponentialDecaySchedulerConfig]]:
+        """Each param group's schedule that is ours (decay-derived, run-length aware), by group."""
+        return [
+            (name, entry["scheduler"])
+            for name, entry in self.optimizers.items()
+            if isinstance(entry.get("scheduler"), FloatExponentialDecaySchedulerConfig)
+        ]
 
     def setup(self, **kwargs: Any) -> Any:
         """The trainer, its schedules resolved (``resolve_schedules``)."""
