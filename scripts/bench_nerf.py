@@ -125,6 +125,7 @@ from muon_nerf.nerf.captures import (  # noqa: E402
 from muon_nerf.nerf.config import ngp_trainer_config, trainer_config  # noqa: E402
 from muon_nerf.nerf.curves import (  # noqa: E402
     LearningCurve,
+    StopRule,
     attach_curve,
     depth_of,
     evenly_spaced,
@@ -294,6 +295,18 @@ class NerfBenchConfig:
     the profile's (captures: cpu 100, gpu 500; Blender: 0)."""
     curve_views: int = 2
     """Test views of the curve, evenly spaced over the test split (first and last included)."""
+    stop_gain: float | None = None
+    """Stop a run once its curve gains less than this many dB over the last ``--stop-window``
+    iterations (converged; needs a curve). None: every run trains all its iterations."""
+    stop_window: int = 2000
+    """Iterations over which ``--stop-gain`` is measured."""
+    time_limit: float | None = None
+    """Stop a run at the first curve point after this many seconds of training (curve
+    evaluations included; needs a curve): a budget for a short machine lease. The record says
+    where and why it stopped. None: no limit."""
+    ngp_mlp: tuple[int, int] | None = None
+    """``ngp``: its position MLP as LAYERS WIDTH (linear layers, hidden width; the registered
+    ``muon-ngp`` has 4 64) instead of the registered one."""
     device: str | None = None
     """None: the profile's (cpu / cuda)."""
     full: bool = False
@@ -311,6 +324,9 @@ class NerfBenchConfig:
     merge: tuple[Path, ...] = ()
     """Other benchmark outputs (folders with results.json) whose runs join this table, under the
     same check as --resume: benchmarks run side by side on one machine end in one table."""
+    table_only: bool = False
+    """Run nothing: write the table and figures of the runs kept (``--resume``) and merged; the
+    planned runs that none of them has are counted as missing (a partial table)."""
 
 
 def scene_kind(cfg: NerfBenchConfig) -> SceneKind:
@@ -555,10 +571,18 @@ def profile_config(
 
 
 def run_config(
-    scene: Path, arch: str, optimizer: str, seed: int, profile: Profile, device: str, work: Path
+    scene: Path,
+    arch: str,
+    optimizer: str,
+    seed: int,
+    profile: Profile,
+    device: str,
+    work: Path,
+    ngp_mlp: tuple[int, int] | None = None,
 ) -> tuple[TrainerConfig, dict[str, Any]]:
     """The registered method's config (``muon-nerf[-ARCH][-adam]``) at the profile's scale, and
-    its model settings for the record."""
+    its model settings for the record; ``ngp_mlp`` (layers, width) resizes ``muon-ngp``'s
+    position MLP."""
     if arch == NGP:
         base = ngp_trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer)
     else:
@@ -567,7 +591,8 @@ def run_config(
     # predict_normals only adds inference outputs (a backward pass per chunk), not metrics
     if arch == NGP:  # its own model and sampling
         chunk = {k: v for k, v in profile.model.items() if k == "eval_num_rays_per_chunk"}
-        return config, set_model(config, predict_normals=False, **chunk)
+        size = dict(zip(("num_layers", "width"), ngp_mlp, strict=True)) if ngp_mlp else {}
+        return config, set_model(config, predict_normals=False, **chunk, **size)
     return config, set_model(config, predict_normals=False, **profile.model)
 
 
@@ -632,6 +657,16 @@ def _curve_record(curve: LearningCurve | None) -> dict[str, Any]:
     return {"curve": curve.points, "curve_views": curve.views, "curve_seconds": curve.eval_seconds}
 
 
+def curve_writer(path: Path, views: list[int]) -> Callable[[list[dict]], None]:
+    """A curve's sink: its points so far, rewritten whole (atomically) at ``path``."""
+
+    def write(points: list[dict]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"views": views, "points": points})
+
+    return write
+
+
 def train_and_score(
     scene: Path,
     arch: str,
@@ -640,24 +675,39 @@ def train_and_score(
     profile: Profile,
     device: str,
     work: Path,
+    output: Path,
     curve_views: list[int] | None = None,
+    stop: StopRule | None = None,
+    ngp_mlp: tuple[int, int] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """One run, trained and scored. Returns its record and its renders of the first test view:
     ``rgb``, and ``depth`` colour-mapped with the accumulation. With ``curve_views`` its test
     curve is taken every ``profile.curve_every`` iterations (``curve`` in the record), and the
-    curve's evaluations are kept out of ``seconds``, ``iterations_per_s`` and the step shares.
+    curve's evaluations are kept out of ``seconds``, ``iterations_per_s`` and the step shares;
+    ``stop`` may end it at a curve point (``iterations`` and ``stopped`` in the record). The
+    points so far are also written to ``output/curves/RUN.json`` after each one: what a run
+    killed before its end (a machine lease running out) leaves of its curve.
     A peer (``PEERS``) is built with LPIPS from cached weights only and scored with our SSIM."""
     if arch in PEERS:
         config, model_record = peer_config(scene, arch, seed, profile, device, work)
     else:
-        config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work)
+        config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work, ngp_mlp)
     cuda = device.startswith("cuda")
     t0 = time.perf_counter()
     trainer = build_trainer(config, arch, seed)
     timer = StepTimer(trainer.optimizers.optimizers, sync=cuda)
     curve = None
     if curve_views:
-        curve = attach_curve(trainer, curve_views, profile.curve_every, profile.iterations, sync=cuda)
+        partial = output / "curves" / f"{arch}-{optimizer}-seed{seed}.json"
+        curve = attach_curve(
+            trainer,
+            curve_views,
+            profile.curve_every,
+            profile.iterations,
+            sync=cuda,
+            stop=stop,
+            sink=curve_writer(partial, curve_views),
+        )
     t1 = time.perf_counter()
     if curve is not None:
         curve.start()
@@ -667,6 +717,8 @@ def train_and_score(
     t2 = time.perf_counter()
     timer.remove()
     seconds = t2 - t1 - (curve.eval_seconds if curve is not None else 0.0)
+    stopped = curve.stopped if curve is not None else None
+    iterations = curve.points[-1]["iteration"] if stopped else profile.iterations
     pipeline = trainer.pipeline
     metrics = pipeline.get_average_eval_image_metrics(get_std=True)
     metrics = {k.removeprefix("fine_"): v for k, v in metrics.items()}  # a peer's fine_ssim, fine_lpips
@@ -692,9 +744,11 @@ def train_and_score(
         "test_ssim": _finite(metrics["ssim"]),
         "test_lpips": _finite(metrics["lpips"]) if "lpips" in metrics else None,
         "test_views": len(pipeline.datamanager.fixed_indices_eval_dataloader),
-        "iterations": profile.iterations,
+        "iterations": iterations,
+        "planned_iterations": profile.iterations,
+        "stopped": stopped,
         "seconds": seconds,
-        "iterations_per_s": profile.iterations / seconds,
+        "iterations_per_s": iterations / seconds,
         "setup_seconds": t1 - t0,
         "eval_seconds": t3 - t2,
         "optimizer_step_seconds": timer.seconds,
@@ -745,15 +799,15 @@ def _table_line(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _seconds_to_adam_final(run: dict, runs: list[dict]) -> float | None:
-    """Training seconds ``run``'s curve took to reach the last curve PSNR of the Adam run of the
-    same arch and seed (for that Adam run: its own training seconds); None for a peer, without
-    curves, or where it never got there."""
+def _to_adam_final(run: dict, runs: list[dict], at: str = "seconds") -> float | None:
+    """Training seconds (``at``: or iterations) ``run``'s curve took to reach the last curve PSNR
+    of the Adam run of the same arch and seed (for that Adam run: its own); None for a peer,
+    without curves, or where it never got there."""
     key = (run["arch"], "adam", run["seed"])
     adam = next((r for r in runs if (r["arch"], r["optimizer"], r["seed"]) == key), None)
     if run["arch"] in PEERS or adam is None or not run.get("curve") or not adam.get("curve"):
         return None
-    return time_to_reach(run["curve"], adam["curve"][-1]["psnr"])
+    return time_to_reach(run["curve"], adam["curve"][-1]["psnr"], at=at)
 
 
 def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> tuple[str, list[dict]]:
@@ -761,8 +815,10 @@ def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> 
     row so a collapsed model is visible at a glance. With ``at`` (seconds), a column of each
     run's curve PSNR at that training time, and one of the training seconds each run of ours
     took to reach the final curve PSNR of the Adam run of its arch and seed (how much sooner Muon
-    gets there; "–" where it never does)."""
+    gets there; "–" where it never does), the same in iterations, and the iterations each run
+    trained (fewer than planned where a stop rule ended it)."""
     timed = [] if at is None else [f"curve PSNR at {at:.0f} s (dB)", "s to Adam's final curve PSNR"]
+    timed += [] if at is None else ["iterations to Adam's final", "iterations"]
     header = ["arch", "optimizer", "seeds", "test PSNR (dB)", baseline.column, "SSIM", "LPIPS", *timed]
     header += ["stable rank", "it/s", "train s", "optimizer steps (% of train s)"]
     first = [baseline.row, "–", "–", f"{baseline.psnr:.2f}", "0.00"] + ["–"] * (len(header) - 5)
@@ -783,13 +839,16 @@ def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> 
         }
         if at is not None:
             row["curve_psnr_at_equal_time"] = [value_at(r.get("curve") or [], at) for r in rs]
-            row["seconds_to_adam_final"] = [_seconds_to_adam_final(r, runs) for r in rs]
+            row["seconds_to_adam_final"] = [_to_adam_final(r, runs) for r in rs]
+            row["iterations_to_adam_final"] = [_to_adam_final(r, runs, "iteration") for r in rs]
+            row["iterations"] = [r["iterations"] for r in rs]
         rows.append(row)
         cells = [arch, optimizer, str(len(rs)), _mean_std(psnrs)]
         cells += [_mean_std([p - baseline.psnr if p is not None else None for p in psnrs])]
         cells += [_mean_std(row["test_ssim"], 3), _mean_std([r["test_lpips"] for r in rs], 3)]
         if at is not None:
             cells += [_mean_std(row["curve_psnr_at_equal_time"]), _mean_std(row["seconds_to_adam_final"], 0)]
+            cells += [_mean_std(row["iterations_to_adam_final"], 0), _mean_std(row["iterations"], 0)]
         cells += [
             _mean_std([r["mean_stable_rank"] for r in rs], 1),
             _mean_std([r["iterations_per_s"] for r in rs]),
@@ -978,6 +1037,23 @@ def header_notes(config: dict, baseline: Baseline, at: float | None) -> str:
             f"in the table, linear between its curve points (every {curve['every']} iterations and the "
             "last; curve evaluations are not training time)."
         )
+    stop = config.get("stop")
+    if stop:
+        rules = []
+        if stop["gain"] is not None:
+            gain, window = stop["gain"], stop["window"]
+            rules.append(f"converged: less than {gain} dB gained over the last {window} iterations")
+        if stop["seconds"] is not None:
+            rules.append(f"time limit: {stop['seconds']:.0f} s of training, curve evaluations included")
+        notes.append(
+            f"A run stops at the first curve point where {' or '.join(rules)} (the iterations column: where "
+            f"each stopped, of {config['iterations']} planned; learning rates decay over the planned run)."
+        )
+    if config.get("ngp_mlp"):
+        layers, width = config["ngp_mlp"]
+        notes.append(
+            f"ngp's position MLP: {layers} linear layers × {width} (the registered muon-ngp: 4 × 64)."
+        )
     return "".join(note + "\n\n" for note in notes)
 
 
@@ -1023,7 +1099,7 @@ def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
     return header + table
 
 
-COMPARABLE = ("profile", "iterations", "rays", "tf32", "device", "model")
+COMPARABLE = ("profile", "iterations", "rays", "tf32", "device", "model", "stop", "ngp_mlp")
 """What a kept run must share with this invocation (and the scene's selection and views)."""
 SCENE_KEYS = {
     "blender": ("size", "stride", "train_views", "test_views"),
@@ -1036,7 +1112,7 @@ def _differences(old: dict, new: dict) -> list[str]:
     """The settings in which an earlier ``results.json``'s config differs from this one's."""
     # results from before the proposal sampler existed were all coarse/fine
     old = {**old, "model": {"sampler": "coarse_fine", **old.get("model", {})}}
-    differs = [k for k in COMPARABLE if old.get(k) != new[k]]
+    differs = [k for k in COMPARABLE if old.get(k) != new.get(k)]
     # results from before captures were all Blender scenes
     old_scene, scene = old.get("scene", {}), new["scene"]
     kind = scene.get("kind", "blender")
@@ -1152,6 +1228,29 @@ def select_profile(cfg: NerfBenchConfig, kind: SceneKind) -> Profile:
     return profile
 
 
+def stop_rule(cfg: NerfBenchConfig, profile: Profile) -> StopRule | None:
+    """``--stop-gain`` / ``--time-limit`` as a rule for the curve points (None: neither given),
+    refused in one line when invalid or without a curve to check them on."""
+    if cfg.stop_gain is None and cfg.time_limit is None:
+        return None
+    if not profile.curve_every:
+        raise InputError("--stop-gain and --time-limit are checked at curve points: give --curve-every K")
+    try:
+        return StopRule(gain=cfg.stop_gain, window=cfg.stop_window, seconds=cfg.time_limit)
+    except ValueError as e:
+        raise InputError(f"--stop-gain/--stop-window/--time-limit: {e}") from None
+
+
+def check_ngp_mlp(cfg: NerfBenchConfig, archs: tuple[str, ...]) -> None:
+    if cfg.ngp_mlp is None:
+        return
+    layers, width = cfg.ngp_mlp
+    if NGP not in archs:
+        raise InputError("--ngp-mlp resizes the ngp arch's MLP: add ngp to --archs")
+    if not (2 <= layers <= 16 and 8 <= width <= 1024):
+        raise InputError(f"--ngp-mlp takes LAYERS in 2..16 and WIDTH in 8..1024, got {layers} {width}")
+
+
 def check_archs(cfg: NerfBenchConfig, archs: tuple[str, ...], kind: SceneKind) -> None:
     """Refuse, before any work, archs that do not exist or cannot run as asked."""
     unknown = [a for a in archs if a not in ARCHITECTURES and a != NGP and a not in PEERS]
@@ -1203,6 +1302,10 @@ def main(cfg: NerfBenchConfig) -> dict:
     device = cfg.device or profile.device
     archs = planned_archs(cfg, kind)
     check_archs(cfg, archs, kind)
+    check_ngp_mlp(cfg, archs)
+    stop = stop_rule(cfg, profile)
+    if cfg.table_only and not (cfg.resume or cfg.merge):
+        raise InputError("--table-only needs runs to tabulate: give --resume or --merge FOLDER")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise InputError(f"device {device} requested but torch sees no CUDA device")
@@ -1232,6 +1335,8 @@ def main(cfg: NerfBenchConfig) -> dict:
             "scene": scene_record(cfg, profile, scene, views),
             "model": record_model,
             **({"curve": {"every": profile.curve_every, "views": curve_views}} if curve_views else {}),
+            "stop": asdict(stop) if stop else None,
+            "ngp_mlp": list(cfg.ngp_mlp) if cfg.ngp_mlp else None,
             "args": asdict(cfg),
         },
         "machine": machine(device),
@@ -1247,6 +1352,8 @@ def main(cfg: NerfBenchConfig) -> dict:
     done = {(r["arch"], r["optimizer"], r["seed"]) for r in state["runs"]}
     todo = [run for run in plan if run not in done]
     state["planned_runs"] = len(done) + len(todo)
+    if cfg.table_only:
+        todo = []
     order = run_order(archs)
     state["runs"].sort(key=order)
     console.print(
@@ -1263,15 +1370,19 @@ def main(cfg: NerfBenchConfig) -> dict:
         console.print(
             f"[bold][{i}/{len(todo)}][/] {arch} {optimizer} seed {seed}: {profile.iterations} iterations"
         )
-        record, renders = train_and_score(scene, arch, optimizer, seed, profile, device, work, curve_views)
+        record, renders = train_and_score(
+            scene, arch, optimizer, seed, profile, device, work, cfg.output, curve_views, stop, cfg.ngp_mlp
+        )
         for image in kept_images:
             save_render(render_path(cfg.output, arch, optimizer, seed, image), renders[image])
         state["runs"].append(record)
         state["runs"].sort(key=order)
         curve = record.get("curve") or []
+        stopped = record["stopped"]
         console.print(
             f"    test PSNR {record['test_psnr']:.2f} dB, SSIM {record['test_ssim']:.3f}, "
             f"{record['iterations_per_s']:.2f} it/s, {record['seconds']:.0f} s"
+            + (f"; stopped after {record['iterations']} iterations ({stopped})" if stopped else "")
             + (f"; curve {len(curve)} points, {record['curve_seconds']:.0f} s of evaluation" if curve else "")
         )
         table = write_results(cfg, state, views.truth)  # after every run: a stop keeps it

@@ -8,12 +8,22 @@
 #      at 200×200, 10 test views): relu_pe Adam vs Muon first, then siren and finer as time allows
 #   4. ngp: the same benchmark for `muon-ngp` vs `muon-ngp-adam` (hash grid, proposal sampling):
 #      test PSNR, it/s and the Muon step's share of training time
+#   5. long: NeRF to convergence at the *cpu* profile (issue 28; lego 100², 25 views, 512 rays,
+#      6×128 relu_pe), 10,000 iterations or until the last 2,000 gain < 0.2 dB, test curves every
+#      500 iterations on all 10 test views; LONG_METHODS (default "relu_pe:adam relu_pe:muon";
+#      also ngp:adam, ngp:muon, nerfacto:adam) over LONG_SEEDS (default "0 1"), and with
+#      LONG_WIDE=1 ngp with a 6×128 position MLP (seed 0); one bench_nerf.py process per run,
+#      all side by side on the one GPU (one CPU thread each), each stopped after LONG_TIME_LIMIT
+#      (default 350 s) of training. Processes share the GPU by time slices: the more of them, the
+#      slower each (docs/results/nerf_gpu_h200_long says how much), so a lease holds few. Then
+#      one table each (--table-only --merge) in OUT_DIR/long and OUT_DIR/long_wide, packed with
+#      every run's log and partial curves into OUT_DIR/long.tgz
 # Results land as JSON directly in OUT_DIR (default outputs/gpu_check; the NeRF part's in
 # OUT_DIR/nerf and OUT_DIR/ngp), with one log, gpu_check.log. Each part has its own time limit and a failing part
 # is logged and skipped, so a short device lease always brings back whatever finished (the NeRF
 # benchmark rewrites its results after every run). The exit status is the number of failed parts.
 #
-#   scripts/gpu_check.sh [--dry-run] [--only speed,image,nerf,ngp] [OUT_DIR]
+#   scripts/gpu_check.sh [--dry-run] [--only speed,image,nerf,ngp,long] [OUT_DIR]
 #
 # --dry-run runs every part at toy size on the CPU (the bundled image, a few steps, a toy NeRF
 # scene), so the script itself is tested where no GPU is. --only runs the named parts.
@@ -25,7 +35,9 @@
 # `python -m muon_nerf.nerf.data subset --out .devdata/lego200 --stride 4 --size 200
 # --eval-views 10`), NERF_ARCHS (default "relu_pe siren finer"), NERF_ITERATIONS (default: the
 # gpu profile's 2000), LIMIT_NERF (default 420 s) and LIMIT_NGP (default 240 s) adjust it. The
-# GPU run, carrying the wheels and the data: scripts/gpu_check.sh --only nerf,ngp
+# GPU run, carrying the wheels and the data: scripts/gpu_check.sh --only nerf,ngp. The long part
+# reads MUON_NERF_LEGO100 (default .devdata/lego100: the same subset command with --size 100) and
+# LIMIT_LONG (default 520 s for all its runs).
 set -uo pipefail
 DRY=0
 ONLY=""
@@ -38,7 +50,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 for p in ${ONLY//,/ }; do
-  [[ $p =~ ^(speed|image|nerf|ngp)$ ]] || { echo "error: --only takes speed, image, nerf, ngp; got $p" >&2; exit 2; }
+  [[ $p =~ ^(speed|image|nerf|ngp|long)$ ]] || { echo "error: --only takes speed, image, nerf, ngp, long; got $p" >&2; exit 2; }
 done
 want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +69,9 @@ if [[ $DRY == 1 ]]; then
               --ttq-steps 10 --ttq-width 16 --ttq-image muon_nerf/assets/kodim01_96x64.png --ttq-downscale 2)
   LIMIT_SPEED=300; LIMIT_IMAGE=300; LIMIT_NERF=300; LIMIT_NGP=300
   NERF_ARGS=(--dry-run --archs relu_pe); NGP_ARGS=(--dry-run --archs ngp)
+  LONG_ARGS=(--dry-run --iterations 4 --curve-every 1 --curve-views 2 --stop-gain 0.2 --stop-window 2)
+  LONG_SEEDS="0"; LIMIT_LONG=600; LONG_TIME_LIMIT=300
+  LONG_METHODS=${LONG_METHODS:-"relu_pe:adam relu_pe:muon"}; LONG_WIDE=${LONG_WIDE:-0}
 else
   python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: use --dry-run')" \
     || exit 1
@@ -70,6 +85,10 @@ else
              ${NERF_ITERATIONS:+--iterations "$NERF_ITERATIONS"})
   NGP_ARGS=(--profile gpu --data "${MUON_NERF_LEGO:-$ROOT/.devdata/lego200}" --archs ngp
             ${NERF_ITERATIONS:+--iterations "$NERF_ITERATIONS"})
+  LONG_ARGS=(--profile cpu --data "${MUON_NERF_LEGO100:-$ROOT/.devdata/lego100}" --iterations 10000
+             --curve-every 500 --curve-views 10 --stop-gain 0.2 --stop-window 2000)
+  LONG_SEEDS=${LONG_SEEDS:-"0 1"}; LIMIT_LONG=${LIMIT_LONG:-480}; LONG_TIME_LIMIT=${LONG_TIME_LIMIT:-350}
+  LONG_METHODS=${LONG_METHODS:-"relu_pe:adam relu_pe:muon"}; LONG_WIDE=${LONG_WIDE:-0}
 fi
 python3 -c "import json, torch; print(json.dumps({'device': torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', 'torch': torch.__version__}))" > "$OUT/device.json"
 
@@ -143,7 +162,53 @@ nerf_part() {  # nerf_part NAME LIMIT ARGS...: bench_nerf.py into OUT/NAME once 
   fi
 }
 
+long_part() {  # the convergence runs side by side, then a table each; OUT/long.tgz
+  install_wheels
+  local runs=() names=() name arch opt seed wide pids=() start=$SECONDS rc failed=0
+  for arch_opt in $LONG_METHODS; do
+    [[ $arch_opt =~ ^(relu_pe|ngp):(adam|muon)$|^nerfacto:adam$ ]] \
+      || { echo "== long: failed (LONG_METHODS takes relu_pe|ngp:adam|muon, nerfacto:adam; got $arch_opt)" | tee -a "$LOG"; FAILED=$((FAILED + 1)); return; }
+    for seed in $LONG_SEEDS; do runs+=("$arch_opt:$seed:"); done
+  done
+  if [[ $LONG_WIDE == 1 ]]; then runs+=("ngp:adam:0:wide" "ngp:muon:0:wide"); fi
+  mkdir -p "$OUT/long_runs"
+  echo "== long: ${#runs[@]} runs side by side (limit ${LIMIT_LONG}s; each stops after ${LONG_TIME_LIMIT}s of training)" \
+    | tee -a "$LOG"
+  for run in "${runs[@]}"; do
+    IFS=: read -r arch opt seed wide <<< "$run"
+    name="$arch-$opt-seed$seed${wide:+-$wide}"
+    OMP_NUM_THREADS=1 timeout "$LIMIT_LONG" python3 scripts/bench_nerf.py "${LONG_ARGS[@]}" --device "$DEVICE" \
+      --archs "$arch" --optimizers "$opt" --seeds "$seed" --time-limit "$LONG_TIME_LIMIT" \
+      ${wide:+--ngp-mlp 6 128} --output "$OUT/long_runs/$name" --work "$WORK/long/$name" \
+      > "$OUT/long_runs/$name.log" 2>&1 &
+    pids+=("$!"); names+=("$name")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"; rc=$?
+    echo "== long ${names[$i]}: exit $rc after $((SECONDS - start))s;$(grep -E '^ +test PSNR|^error' "$OUT/long_runs/${names[$i]}.log" | tail -1)" \
+      | tee -a "$LOG"
+    if [[ $rc != 0 ]]; then failed=1; fi
+  done
+  local base=() wide_dirs=() archs
+  archs=$(for m in $LONG_METHODS; do echo "${m%%:*}"; done | awk '!seen[$0]++' | tr '\n' ' ')
+  for d in "$OUT"/long_runs/*/; do
+    [[ -f $d/results.json ]] || continue
+    if [[ $d == *-wide/ ]]; then wide_dirs+=("$d"); else base+=("$d"); fi
+  done
+  if ((${#base[@]})); then
+    part "long table" 120 python3 scripts/bench_nerf.py "${LONG_ARGS[@]}" --device "$DEVICE" --archs $archs \
+      --seeds $LONG_SEEDS --time-limit "$LONG_TIME_LIMIT" --table-only --merge "${base[@]}" --output "$OUT/long" --work "$WORK/long/table"
+  fi
+  if ((${#wide_dirs[@]})); then
+    part "long wide table" 120 python3 scripts/bench_nerf.py "${LONG_ARGS[@]}" --device "$DEVICE" --archs ngp --seeds 0 \
+      --time-limit "$LONG_TIME_LIMIT" --ngp-mlp 6 128 --table-only --merge "${wide_dirs[@]}" --output "$OUT/long_wide" --work "$WORK/long/wide"
+  fi
+  tar czf "$OUT/long.tgz" -C "$OUT" --exclude=work long_runs $(cd "$OUT" && ls -d long long_wide 2>/dev/null)
+  if [[ $failed != 0 ]]; then FAILED=$((FAILED + 1)); fi
+}
+
 if want nerf; then nerf_part nerf "$LIMIT_NERF" "${NERF_ARGS[@]}"; fi
 if want ngp; then nerf_part ngp "$LIMIT_NGP" "${NGP_ARGS[@]}"; fi
+if want long; then long_part; fi
 echo "results in $OUT: $(ls "$OUT" | tr '\n' ' '); failed parts: $FAILED" | tee -a "$LOG"
 exit "$FAILED"

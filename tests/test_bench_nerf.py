@@ -406,3 +406,55 @@ def test_capture_plan_and_profiles():
     assert bench.select_profile(bench.NerfBenchConfig(), "blender").curve_every == 0  # Blender: no curve
     with pytest.raises(InputError, match="not run on a capture"):
         bench.check_archs(bench.NerfBenchConfig(), ("relu_pe", "vanilla-nerf"), "capture")
+
+
+def test_bench_nerf_stop_rule_partial_curves_table_only_and_ngp_mlp(tmp_path):
+    """A stop rule ends a run at a curve point (the record says where and why), each point is
+    written out as it is taken (what a killed run keeps), ``--ngp-mlp`` resizes ngp's MLP, and
+    ``--table-only`` tabulates merged runs without training the planned ones they lack."""
+    script, out = str(ROOT / "scripts/bench_nerf.py"), tmp_path / "bench"
+    common = ["--dry-run", "--iterations", "6", "--curve-every", "1"]
+    common += ["--stop-gain", "100", "--stop-window", "1"]
+    proc = subprocess.run(
+        [sys.executable, script, *common, "--archs", "relu_pe", "ngp", "--optimizers", "muon",
+         "--ngp-mlp", "3", "24", "--output", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = _strict_json(out / "results.json")
+    assert results["config"]["stop"] == {"gain": 100.0, "window": 1, "seconds": None}
+    for run in results["runs"]:
+        # the second point gains < 100 dB over the first: converged there, 4 iterations early
+        assert (run["iterations"], run["planned_iterations"], run["stopped"]) == (2, 6, "converged")
+        assert [p["iteration"] for p in run["curve"]] == [1, 2]
+        partial = _strict_json(out / "curves" / f"{run['arch']}-muon-seed0.json")
+        assert partial["points"] == run["curve"] and partial["views"] == run["curve_views"]
+    ngp = next(r for r in results["runs"] if r["arch"] == "ngp")
+    assert (ngp["model"]["num_layers"], ngp["model"]["width"]) == (3, 24)
+    table = (out / "results.md").read_text()
+    assert "iterations to Adam's final" in table and "ngp's position MLP: 3 linear layers × 24" in table
+
+    merged = tmp_path / "merged"
+    proc = subprocess.run(
+        [sys.executable, script, *common, "--archs", "relu_pe", "ngp", "--ngp-mlp", "3", "24", "--table-only",
+         "--merge", str(out), "--output", str(merged)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = _strict_json(merged / "results.json")
+    # the Adam runs are planned, missing, and not trained
+    assert len(table["runs"]) == 2 and table["planned_runs"] == 4 and not table["complete"]
+
+    for extra, words in (
+        (["--time-limit", "5"], "give --curve-every K"),  # no curve to check the rule at
+        (["--curve-every", "1", "--stop-gain", "nan"], "--stop-gain"),
+        (["--table-only"], "--table-only needs runs"),
+        (["--ngp-mlp", "3", "24"], "add ngp to --archs"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, script, "--dry-run", "--archs", "relu_pe", *extra, "--output", str(tmp_path)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
+        # nerfstudio's import warnings come first; the refusal is one line, without a traceback
+        assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "Traceback" not in proc.stderr

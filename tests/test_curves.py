@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -35,3 +37,26 @@ def test_time_to_reach_interpolates_the_first_crossing():
     assert time_to_reach(points, 11.0) == 10.0  # already there at the first point
     assert time_to_reach(points, 18.0) == pytest.approx(30.0 + 10.0 * 3.0 / 5.0)  # after the dip
     assert time_to_reach(points, 21.0) is None
+
+
+def test_stop_rule_converged_time_limit_and_refusals():
+    from muon_nerf.nerf.curves import StopRule
+
+    psnrs = ((500, 20.0), (1000, 22.0), (1500, 22.1), (2000, 22.15))
+    points = [{"iteration": i, "psnr": p} for i, p in psnrs]
+    rule = StopRule(gain=0.2, window=1000)
+    assert rule.reason(points[:2], 1.0) is None  # no point 1000 iterations back yet
+    assert rule.reason(points[:3], 1.0) is None  # 22.1 - 20.0 over the last 1000
+    assert rule.reason(points, 1.0) == "converged"  # 22.15 - 22.0 < 0.2
+    assert StopRule(seconds=10.0).reason(points[:1], 10.0) == "time limit"
+    assert StopRule(seconds=10.0).reason(points[:1], 9.9) is None
+    assert StopRule().reason(points, 1e9) is None
+    bad_rules = ({"gain": math.nan}, {"gain": -0.1}, {"window": 0}, {"seconds": 0.0}, {"seconds": math.inf})
+    for bad in bad_rules:
+        with pytest.raises(ValueError):
+            StopRule(**bad)
+
+
+def test_time_to_reach_in_iterations():
+    points = [{"seconds": 10.0 * k, "iteration": 500 * k, "psnr": 10.0 + k} for k in (1, 2, 3)]
+    assert time_to_reach(points, 11.5, at="iteration") == pytest.approx(750.0)

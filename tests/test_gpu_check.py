@@ -45,6 +45,9 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
         "image_relu.json",
         "image_relu.png",
         "image_siren.json",
+        "long",
+        "long.tgz",
+        "long_runs",
         "nerf",
         "ngp",
         "speed.json",
@@ -73,8 +76,14 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
         ("muon-ngp", "muon"),
     ]
     assert ngp["runs"][1]["muon_step_share"] > 0  # the Muon step's share of training time
+    # the long part: one process per run side by side, stopped by its rule, then one merged table
+    long = json.loads((tmp_path / "long" / "results.json").read_text())
+    assert [(r["arch"], r["optimizer"]) for r in long["runs"]] == [("relu_pe", "adam"), ("relu_pe", "muon")]
+    # (a toy run may or may not gain 0.2 dB over 2 iterations: test_bench_nerf pins the rule down)
+    assert all(r["stopped"] in ("converged", None) and r["test_psnr"] > 5 for r in long["runs"]), long["runs"]
+    assert long["config"]["stop"] == {"gain": 0.2, "window": 2, "seconds": 300.0}
 
 
 def test_gpu_check_only_refuses_unknown_parts(tmp_path):
     proc = _gpu_check("--dry-run", "--only", "nerf,bogus", str(tmp_path))
-    assert proc.returncode == 2 and "--only takes speed, image, nerf, ngp; got bogus" in proc.stderr
+    assert proc.returncode == 2 and "--only takes speed, image, nerf, ngp, long; got bogus" in proc.stderr

@@ -16,8 +16,11 @@ image, the image blended with the model's background, the render clamped to [0, 
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -78,21 +81,65 @@ def score_views(pipeline: Pipeline, views: list[int]) -> dict[str, float]:
     return {"psnr": statistics.mean(p for p, _ in scores), "ssim": statistics.mean(s for _, s in scores)}
 
 
+@dataclass(frozen=True)
+class StopRule:
+    """When a run with a curve stops before its last iteration, checked at each curve point:
+    ``converged`` once the curve gained less than ``gain`` dB over the last ``window`` iterations
+    (against the latest point at least that far back), ``time limit`` once ``seconds`` of wall
+    time have passed since the start, curve evaluations included (a budget for a lease, not a
+    measurement). None disables either rule."""
+
+    gain: float | None = None
+    window: int = 2000
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.gain is not None and not (math.isfinite(self.gain) and self.gain >= 0):
+            raise ValueError(f"a convergence gain must be finite and >= 0 dB, got {self.gain}")
+        if self.window < 1:
+            raise ValueError(f"a convergence window must be at least one iteration, got {self.window}")
+        if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise ValueError(f"a time limit must be finite and > 0 s, got {self.seconds}")
+
+    def reason(self, points: list[dict[str, float]], wall_seconds: float) -> str | None:
+        """Why to stop after the last of ``points`` (None: go on)."""
+        if self.seconds is not None and wall_seconds >= self.seconds:
+            return "time limit"
+        if self.gain is not None and points:
+            last = points[-1]
+            before = [p for p in points if p["iteration"] <= last["iteration"] - self.window]
+            if before and last["psnr"] - before[-1]["psnr"] < self.gain:
+                return "converged"
+        return None
+
+
 class LearningCurve:
     """Points ``{iteration, seconds, psnr, ssim}`` on fixed test views during training.
 
     ``seconds`` is training time only: from ``start()`` (call it right before ``trainer.train()``)
     to the point, less every evaluation so far (``eval_seconds``). ``sync`` (CUDA) waits for
-    queued kernels at both ends of an evaluation so its time is its own."""
+    queued kernels at both ends of an evaluation so its time is its own. With a ``stop`` rule,
+    ``stopped`` says why training should end after the latest point (None: it should not).
+    ``sink`` gets the points so far after each one (a benchmark writes them out, so a run killed
+    before its end keeps the curve it took)."""
 
     def __init__(
-        self, pipeline: Pipeline, views: list[int], steps: tuple[int, ...], sync: bool = False
+        self,
+        pipeline: Pipeline,
+        views: list[int],
+        steps: tuple[int, ...],
+        sync: bool = False,
+        stop: StopRule | None = None,
+        sink: Callable[[list[dict[str, float]]], None] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.views = list(views)
         self.steps = steps
         self.points: list[dict[str, float]] = []
         self.eval_seconds = 0.0
+        self.stop = stop
+        self.stopped: str | None = None
+        self._sink = sink
         self._sync = sync
         self._start = time.perf_counter()
 
@@ -103,7 +150,7 @@ class LearningCurve:
 
     def start(self) -> None:
         self._start = self._now()
-        self.points, self.eval_seconds = [], 0.0
+        self.points, self.eval_seconds, self.stopped = [], 0.0, None
 
     def __call__(self, step: int) -> None:
         t0 = self._now()
@@ -114,22 +161,41 @@ class LearningCurve:
         finally:
             self.pipeline.train()
         self.points.append({"iteration": step + 1, "seconds": seconds, **scores})
-        self.eval_seconds += self._now() - t0
-
-    def callback(self) -> TrainingCallback:
-        """The nerfstudio callback that takes the points (after the iterations of ``steps``)."""
-        return TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN_ITERATION], self, iters=self.steps)
+        t1 = self._now()
+        self.eval_seconds += t1 - t0
+        if self.stop is not None:
+            self.stopped = self.stop.reason(self.points, t1 - self._start)
+        if self._sink is not None:
+            self._sink(self.points)
 
 
 def attach_curve(
-    trainer: Trainer, views: list[int], every: int, iterations: int, sync: bool = False
+    trainer: Trainer,
+    views: list[int],
+    every: int,
+    iterations: int,
+    sync: bool = False,
+    stop: StopRule | None = None,
+    sink: Callable[[list[dict[str, float]]], None] | None = None,
 ) -> LearningCurve:
     """A ``LearningCurve`` on ``views`` of the trainer's eval dataset, every ``every`` iterations and
-    after the last of ``iterations``, appended to the set-up trainer's callbacks."""
+    after the last of ``iterations``, appended to the set-up trainer's callbacks (``sink``: see
+    ``LearningCurve``). With ``stop``,
+    a point that meets the rule ends training there (nerfstudio's ``stop_training``: the loop
+    leaves before the next iteration and saves its checkpoint as at the end)."""
     if every < 1:
         raise ValueError(f"a curve needs a period of at least one iteration, got {every}")
-    curve = LearningCurve(trainer.pipeline, views, curve_steps(iterations, every), sync=sync)
-    trainer.callbacks.append(curve.callback())
+    steps = curve_steps(iterations, every)
+    curve = LearningCurve(trainer.pipeline, views, steps, sync=sync, stop=stop, sink=sink)
+
+    def take(step: int) -> None:
+        curve(step)
+        if curve.stopped is not None:
+            trainer.stop_training = True
+
+    trainer.callbacks.append(
+        TrainingCallback([TrainingCallbackLocation.AFTER_TRAIN_ITERATION], take, iters=curve.steps)
+    )
     return curve
 
 
@@ -146,14 +212,17 @@ def value_at(points: list[dict[str, Any]], seconds: float, key: str = "psnr") ->
     return float(v0 + (v1 - v0) * (seconds - t0) / (t1 - t0))
 
 
-def time_to_reach(points: list[dict[str, Any]], target: float, key: str = "psnr") -> float | None:
-    """Training seconds at which ``key`` first reaches ``target``, linear between the two points
-    around the crossing (from the first point, if it is already there); None if it never does."""
+def time_to_reach(
+    points: list[dict[str, Any]], target: float, key: str = "psnr", at: str = "seconds"
+) -> float | None:
+    """Training seconds (``at``: or the iteration) at which ``key`` first reaches ``target``,
+    linear between the two points around the crossing (from the first point, if it is already
+    there); None if it never does."""
     for i, point in enumerate(points):
         if point[key] >= target:
             if i == 0:
-                return float(point["seconds"])
+                return float(point[at])
             before = points[i - 1]
             fraction = (target - before[key]) / (point[key] - before[key])
-            return float(before["seconds"] + fraction * (point["seconds"] - before["seconds"]))
+            return float(before[at] + fraction * (point[at] - before[at]))
     return None
