@@ -1071,10 +1071,14 @@ def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
     )
     status = "" if done else f" (partial: {len(runs)} of {state['planned_runs']} runs)"
     threads = [r.get("machine", mach).get("threads") for r in runs] or [mach["threads"]]  # kept runs: theirs
-    where = mach.get("gpu") or f"{mach['cpu']} ({thread_counts(threads, 'runs')})"
+    # the runs' machine (a table merged elsewhere names where its runs ran)
+    gpus = {r.get("machine", mach).get("gpu") for r in runs} or {mach.get("gpu")}
+    where = gpus.pop() if len(gpus) == 1 and None not in gpus else None
+    where = where or f"{mach['cpu']} ({thread_counts(threads, 'runs')})"
+    torches = ", ".join(dict.fromkeys(r.get("machine", mach).get("torch", mach["torch"]) for r in runs))
     header = (
         f"Profile `{config['profile']}`{' (dry run)' if cfg.dry_run else ''} on {where}, torch "
-        f"{mach['torch']}: {scene_words(config['scene'])}; {config['iterations']} iterations of "
+        f"{torches or mach['torch']}: {scene_words(config['scene'])}; {config['iterations']} iterations of "
         f"{config['rays']} rays"
         + (  # the position-MLP archs' model; ngp and the peers bring their own (each run's "model")
             f" × ({samples_per_ray(config['model'])}) samples, "
@@ -1306,7 +1310,7 @@ def main(cfg: NerfBenchConfig) -> dict:
     stop = stop_rule(cfg, profile)
     if cfg.table_only and not (cfg.resume or cfg.merge):
         raise InputError("--table-only needs runs to tabulate: give --resume or --merge FOLDER")
-    if device.startswith("cuda"):
+    if device.startswith("cuda") and not cfg.table_only:  # a table alone runs nothing there
         if not torch.cuda.is_available():
             raise InputError(f"device {device} requested but torch sees no CUDA device")
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = profile.tf32
@@ -1361,7 +1365,7 @@ def main(cfg: NerfBenchConfig) -> dict:
         f"({views.train_views} training views, {views.test_views} test views); "
         f"{baseline.row} test PSNR {baseline.psnr:.2f} dB"
     )
-    if device.startswith("cuda"):  # cuBLAS initializes here, not inside the first timed run
+    if device.startswith("cuda") and todo:  # cuBLAS initializes here, not inside the first timed run
         torch.ones(64, 64, device=device).matmul(torch.ones(64, 64, device=device))
         torch.cuda.synchronize()
     table = write_results(cfg, state, views.truth)
