@@ -640,6 +640,8 @@ def cases() -> list[Case]:
     add(Case("steps-missing-value", ["muon-fit", "image", "--image", IMG, "--steps"], msg="--steps"))
     add(Case("width-0", fit("--width", "0"), msg="width must be >= 1"))
     add(Case("width-negative", fit("--width", "-3"), msg="width must be >= 1"))
+    # memory (issue 27): estimated against what this process can get, refused before any work
+    add(Case("width-20000", fit("--width", "20000"), msg="--width 20000 with --num-layers 5"))
     add(Case("batch-size-0", fit("--batch-size", "0"), msg="--batch-size must be >= 1"))
     add(
         Case(
@@ -938,6 +940,7 @@ def cases() -> list[Case]:
             "ct-projections-0", [*ct, "--image", IMG, "--projections", "0"], msg="--projections must be >= 1"
         )
     )
+    add(Case("ct-projections-100000", [*ct, "--projections", "100000"], msg="--projections 100000 on a"))
     add(Case("ct-tau-0", [*ct, "--image", IMG, "--noise", "--tau", "0"], msg="--tau must be > 0"))
     add(Case("ct-tau-inf", [*ct, "--image", IMG, "--noise", "--tau", "inf"], msg="--tau must be a finite"))
     add(
@@ -1651,6 +1654,7 @@ def cases() -> list[Case]:
     add(Case("sweep-address-garbage", sweep("--address", "nonsense"), msg="--address must be HOST:PORT"))
     add(Case("sweep-grid-0x3", sweep("--grid", "0x3"), msg="--grid must look like 3x3"))
     add(Case("sweep-grid-abc", sweep("--grid", "abc"), msg="--grid must look like 3x3"))
+    add(Case("sweep-grid-100000x100000", sweep("--grid", "100000x100000"), msg="(10000100000 trials) needs"))
     add(Case("sweep-lr-range-0", sweep("--lr-range", "0", "1"), msg="--lr-range must be two finite values"))
     add(Case("sweep-max-concurrent-0", sweep("--max-concurrent", "0"), msg="--max-concurrent must be >= 1"))
     add(Case("sweep-optimizer-unknown", sweep("--optimizers", "sgd"), msg="--optimizers"))

@@ -15,6 +15,7 @@ from muon_nerf.fit.checkpoint import make_field
 from muon_nerf.fit.errors import DivergedError
 from muon_nerf.fit.io import check_run_dir, default_run_name, staged_dir
 from muon_nerf.fit.loop import FitResult, fit
+from muon_nerf.fit.memory import check_fit_memory
 from muon_nerf.fit.outputs import write_comparison, write_run
 from muon_nerf.fit.progress import Progress
 from muon_nerf.fit.report import comparison_table
@@ -124,6 +125,7 @@ def _execute(
         run_dir = progress.final
     check_run_dir(run_dir, cfg.overwrite)  # before any work: never lose a fit to an unwritable folder
     check_optimizers(signal, cfg, names)
+    check_fit_memory(cfg.field, signal, cfg.fit.batch_size, cfg.fit.device)
     resumed = progress is not None
     if progress is None:
         progress = Progress.create(run_dir, signal.task, cfg, names, cfg.overwrite)

@@ -25,9 +25,10 @@ from muon_nerf.fit.cli import cli, parse_run, parse_task
 from muon_nerf.fit.device import check_device
 from muon_nerf.fit.errors import InputError, run_cli
 from muon_nerf.fit.io import check_new_files, fingerprint, json_bytes, remove_dead_temporaries, write_files
+from muon_nerf.fit.memory import host_memory
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.run import execute
-from muon_nerf.sdf.extract import available_memory, extract, mesh_files, mesh_paths
+from muon_nerf.sdf.extract import extract, mesh_files, mesh_paths
 from muon_nerf.sdf.mesh import Normalization, load_mesh
 from muon_nerf.sdf.metrics import EMPTY_SURFACE, MetricConfig, compare_meshes, warn_empty_mesh
 from muon_nerf.sdf.render import render
@@ -67,7 +68,7 @@ class ExtractConfig:
             gb = self.max_memory_gb
             if not (math.isfinite(gb) and gb > 0):
                 raise InputError(f"--max-memory-gb must be a finite number of GiB > 0, got {gb}")
-            available = available_memory()
+            available = host_memory()
             if gb * 2**30 > available:
                 raise InputError(
                     f"--max-memory-gb {gb:g} is more than the {available / 2**30:.2f} GiB this process can "

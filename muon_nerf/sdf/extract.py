@@ -7,7 +7,6 @@ float32 volume that PyMCubes reads (512 MiB at 512³); nothing else grows with `
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from torch import Tensor, nn
 
 from muon_nerf.fit.errors import InputError
 from muon_nerf.fit.io import write_files
+from muon_nerf.fit.memory import host_memory
 
 SdfFn = Callable[[Float[Tensor, "n 3"]], Float[Tensor, "n 1"]]
 
@@ -34,42 +34,6 @@ def grid_points(resolution: int, xs: np.ndarray | None = None) -> Float[np.ndarr
     axis = grid_axis(resolution)
     xs = axis if xs is None else xs
     return np.stack(np.meshgrid(xs, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-
-
-def available_memory() -> int:
-    """Bytes a new allocation can get: the kernel's ``MemAvailable`` (else physical memory), less
-    where this process's cgroup allows less (its limit minus what the cgroup uses)."""
-    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    cgroup = cgroup_headroom()
-    return available if cgroup is None else min(available, cgroup)
-
-
-CGROUP_FILES = (
-    ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # v2
-    ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),  # v1
-)
-
-
-def cgroup_headroom() -> int | None:
-    """The memory this process's cgroup may still use (limit − usage), None when unlimited or
-    unknown."""
-    for limit_file, usage_file in CGROUP_FILES:
-        try:
-            limit_text = Path(limit_file).read_text().strip()
-            usage = int(Path(usage_file).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if limit_text == "max" or not limit_text.isdigit() or int(limit_text) >= 2**60:
-            return None
-        return max(0, int(limit_text) - usage)
-    return None
 
 
 def estimate_bytes(resolution: int, chunk: int, width: int = 256) -> int:
@@ -89,7 +53,7 @@ def check_memory(resolution: int, chunk: int, width: int = 256, limit: int | Non
     if chunk < 1:
         raise InputError(f"--chunk must be >= 1 (points per field evaluation), got {chunk}")
     need = estimate_bytes(resolution, chunk, width)
-    limit = available_memory() if limit is None else limit
+    limit = host_memory() if limit is None else limit
     if need > limit:
         raise InputError(
             f"--resolution {resolution} needs about {need / 2**30:.2f} GiB "

@@ -21,6 +21,7 @@ from muon_nerf.fields import FieldConfig
 from muon_nerf.fields.encodings import EncodingConfig, FourierFeaturesConfig
 from muon_nerf.fit.io import atomic_write_bytes
 from muon_nerf.fit.loop import FitConfig
+from muon_nerf.fit.memory import check_fits
 from muon_nerf.fit.metrics import psnr, ssim
 from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel
@@ -30,6 +31,7 @@ from muon_nerf.signals.radon import (
     filtered_back_projection,
     poisson_gaussian_noise,
     radon,
+    radon_bytes,
     radon_grid,
     uniform_angles,
 )
@@ -80,6 +82,11 @@ class CTSignal(ImageSignal):
             raise ValueError(f"CT needs a grayscale (H, W, 1) image, got shape {tuple(image.shape)}")
         super().__init__(image, source, bits, scale)
         self.angles = uniform_angles(projections)
+        check_fits(
+            radon_bytes(self.height, self.width, projections),
+            f"--projections {projections} on a {self.height}×{self.width} slice (the Radon operator)",
+            "use fewer --projections or a --downscale",
+        )
         self.grid = radon_grid(self.height, self.width, self.angles)
         clean = radon(image[..., 0], self.grid)
         self.noise = noise

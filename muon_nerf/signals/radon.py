@@ -44,6 +44,15 @@ def pad_square(image: Float[Tensor, "*c h w"]) -> Float[Tensor, "*c n n"]:
     return F.pad(image, (left, n - w - left, top, n - h - top))
 
 
+def radon_bytes(height: int, width: int, projections: int) -> int:
+    """Peak memory of the operator for ``projections`` angles: ``radon_grid`` builds its ``a·N²``
+    sampling points in float64 (column, row, their stack and its rescaled copy: 48 bytes per
+    point, then 8 for the float32 grid), and a fit's forward pass samples ``a·N²`` values and its
+    backward pass as many gradients (float32)."""
+    points = projections * padded_size(height, width) ** 2
+    return 48 * points + 8 * points + 3 * 4 * points
+
+
 def radon_grid(
     height: int, width: int, angles_deg: Tensor, device: str | torch.device | None = None
 ) -> Float[Tensor, "1 a*n n 2"]:

@@ -10,6 +10,12 @@ from typing import Literal
 
 import numpy as np
 
+from muon_nerf.fit.memory import check_fits
+
+TRIAL_BYTES = 64 * 1024
+"""A budget per planned trial for what the driver holds of it (our point, Tune's trial object,
+its config and last result): a plan of millions of trials is refused before it is built."""
+
 OptimizerName = Literal["adam", "muon"]
 
 
@@ -55,9 +61,16 @@ class SweepConfig:
         for flag, (lo, hi) in (("--lr-range", self.lr_range), ("--muon-lr-range", self.muon_lr_range)):
             if not (0 < lo <= hi and math.isfinite(hi)):
                 raise ValueError(f"{flag} must be two finite values 0 < LO <= HI, got {lo} {hi}")
-        self.grid_shape()
+        n_lr, n_muon = self.grid_shape()
         if self.random_trials < 1:
             raise ValueError(f"--random-trials must be >= 1, got {self.random_trials}")
+        if self.search == "grid":
+            trials = n_lr * (("adam" in self.optimizers) + n_muon * ("muon" in self.optimizers))
+            flag = f"--grid {self.grid} ({trials} trials)"
+        else:
+            trials = self.random_trials * len(self.optimizers)
+            flag = f"--random-trials {self.random_trials} ({trials} trials)"
+        check_fits(trials * TRIAL_BYTES, flag, "plan fewer trials")
         if not self.cpus_per_trial > 0 or self.gpus_per_trial < 0:
             raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
         if self.max_concurrent is not None and self.max_concurrent < 1:

@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from muon_nerf.fit.errors import STOP_SIGNALS, InputError, Terminated
 from muon_nerf.fit.hardware import hardware
 from muon_nerf.fit.io import check_run_dir, default_run_name, staged_dir, write_json
+from muon_nerf.fit.memory import check_fit_memory
 from muon_nerf.fit.outputs import config_dict
 from muon_nerf.fit.presets import save_preset
 from muon_nerf.fit.run import check_optimizers
@@ -322,6 +323,8 @@ def run_sweep(task: str, base: TaskConfig, cfg: SweepConfig, console: Console | 
     run_dir = base.output_dir / signal.task / (base.run_name or default_run_name("sweep"))
     check_run_dir(run_dir, base.overwrite)
     check_optimizers(signal, base, cfg.optimizers)  # here, not once per trial
+    if not cfg.address:  # a trial's field must fit here (on a cluster: on its node, unknown here)
+        check_fit_memory(base.field, signal, base.fit.batch_size, base.fit.device)
     if cfg.address:
         check_address(cfg.address)
     console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
