@@ -265,7 +265,7 @@ def fake_stage(rel_parent: str, run: str) -> Callable[[Path, Context], None]:
     """A staging folder of a process that no longer runs, as SIGKILL during a write leaves it."""
 
     def run_(cwd: Path, ctx: Context) -> None:
-        stage = cwd / rel_parent / f".{run}.{dead_pid()}.abc123.partial"
+        stage = cwd / rel_parent / f".{run}.{host_tag()}-{dead_pid()}.abc123.partial"
         stage.mkdir(parents=True)
         (stage / "metrics.json").write_text("{")
 
@@ -607,10 +607,8 @@ def cases() -> list[Case]:
         Case(
             "image-1x1",
             fit("--image", f"{D}/img1x1.png", "--run-name", "one"),
-            exit=(0, 2),
-            expect=(),
-            allow=("outputs/image/one",),
-            note="edge: a single pixel; a fit or a one-line refusal are both fine",
+            msg="need at least 11×11",
+            note="a single pixel: under SSIM's window, refused before any work",
         )
     )
     # every depth at its true range, or refused (issue 27)
@@ -882,6 +880,7 @@ def cases() -> list[Case]:
     add(Case("image-too-small-for-ssim", fit("--image", f"{D}/thin.png"), msg="need at least 11×11"))
     add(Case("image-bomb", fit("--image", f"{D}/bomb.png"), msg="900000000 pixels"))
     add(Case("image-bomb-warning", fit("--image", f"{D}/bomb_warn.png"), msg="100000000 pixels"))
+    add(Case("image-bomb-tiff", fit("--image", f"{D}/bomb.tif"), msg="900000000 pixels"))
     add(Case("run-name-too-long", fit("--run-name", "a" * 240), msg="--run-name is 240 bytes long"))
     add(Case("run-name-newline", fit("--run-name", "a\nb"), msg="--run-name must be printable"))
     # --- other tasks ---------------------------------------------------------------------------
@@ -1937,6 +1936,15 @@ def make_data(root: Path) -> None:
         head = chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
         body = zlib.compress(b"\x00" * (side + 1) * 50)  # 50 rows of a claimed 10⁸–9·10⁸ pixels
         (root / name).write_bytes(b"\x89PNG\r\n\x1a\n" + head + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    # a 16×16 TIFF whose tags claim 30000×30000 (tifffile reads TIFFs, not Pillow)
+    tifffile.imwrite(root / "bomb.tif", np.zeros((16, 16), np.uint16))
+    with tifffile.TiffFile(root / "bomb.tif") as tif:
+        tags = [tif.pages[0].tags[name] for name in ("ImageWidth", "ImageLength")]
+        places = [(tag.valueoffset, "<H" if tag.dtype == 3 else "<I") for tag in tags]
+    data = bytearray((root / "bomb.tif").read_bytes())
+    for offset, fmt in places:
+        struct.pack_into(fmt, data, offset, 30000)
+    (root / "bomb.tif").write_bytes(bytes(data))
     png = (root / "img16.png").read_bytes()
     (root / "truncated.png").write_bytes(png[: len(png) // 2])
     (root / "empty.png").write_bytes(b"")

@@ -11,6 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from PIL import Image
 
@@ -356,3 +357,16 @@ def test_decompression_bombs_are_refused_from_the_header(tmp_path):
         with pytest.raises(InputError, match=f"{side * side} pixels") as err:
             read_image(path)
         assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+    # a TIFF (read by tifffile at its true depth, not by Pillow): the same limit, from its tags
+    tiff = tmp_path / "bomb.tif"
+    tifffile.imwrite(tiff, np.zeros((16, 16), np.uint16))
+    with tifffile.TiffFile(tiff) as tif:
+        tags = [tif.pages[0].tags[name] for name in ("ImageWidth", "ImageLength")]
+        places = [(tag.valueoffset, "<H" if tag.dtype == 3 else "<I") for tag in tags]
+    data = bytearray(tiff.read_bytes())
+    for offset, fmt in places:
+        struct.pack_into(fmt, data, offset, 30000)
+    tiff.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="30000×30000 = 900000000 pixels is over the limit"):
+        read_image(tiff)

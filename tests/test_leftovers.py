@@ -54,7 +54,7 @@ def test_nothing_is_left_behind_and_what_fails_says_what_was_kept(png, tmp_path,
     # temporaries: a dead writer's go, a running one's, another host's and the user's stay
     folder = tmp_path / "ckpt"
     folder.mkdir()
-    tag = fit_io._host_tag()
+    tag = fit_io.host_tag()
     dead, live = f".muon.pt.{tag}-{dead_pid()}.abcd1234.tmp", f".muon.pt.{tag}-{os.getpid()}.abcd1234.tmp"
     other_host, users = f".muon.pt.0badcafe-{dead_pid()}.abcd1234.tmp", ".notes.txt.tmp"
     for name in (dead, live, other_host, users):

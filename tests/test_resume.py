@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from muon_nerf.fit.io import host_tag
 from muon_nerf.fit.progress import Progress
 from muon_nerf.signals.cli import main as fit_main
 from tests.conftest import make_test_image
@@ -185,9 +186,12 @@ def test_leftovers_of_killed_processes_are_removed_by_the_next_run(png, tmp_path
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     pid = int(dead.stdout)
-    stage = tmp_path / "image" / f".old.{pid}.abc123.partial"
+    stage = tmp_path / "image" / f".old.{host_tag()}-{pid}.abc123.partial"
     stage.mkdir(parents=True)
     (stage / "metrics.json").write_text("{")
+    # another host's staging folder (a shared file system): its pid means nothing here
+    elsewhere = tmp_path / "image" / f".other.{'0' * 8}-{pid}.abc123.partial"
+    elsewhere.mkdir()
     empty = tmp_path / "image" / "gone.incomplete"
     (empty / "checkpoints").mkdir(parents=True)
     record = {"format": "muon-nerf-progress/1", "task": "image", "optimizers": ["adam"], "config": {}}
@@ -200,7 +204,7 @@ def test_leftovers_of_killed_processes_are_removed_by_the_next_run(png, tmp_path
         "image",
         ["--image", str(png), *FLAGS, "--steps", "10", "--output-dir", str(tmp_path), "--run-name", "new"],
     )
-    assert sorted(p.name for p in (tmp_path / "image").iterdir()) == ["mine.partial", "new"]
+    assert sorted(p.name for p in (tmp_path / "image").iterdir()) == [elsewhere.name, "mine.partial", "new"]
 
 
 def test_resume_state_is_never_a_list_of_folders_to_delete(png, tmp_path, capsys, monkeypatch):

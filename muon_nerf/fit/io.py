@@ -33,10 +33,10 @@ def umask() -> int:
     return mask
 
 
-RUN_NAME_AFFIX = len(".") + len(".4194304.") + len("12345678") + len(".partial")
+RUN_NAME_AFFIX = len(".") + len(".12345678-4194304.") + len("12345678") + len(".partial")
 """The most characters the code adds to a run's name for its folders: a staging folder's
-``.<run>.<pid>.<random>.partial`` (pid up to Linux's 2²² limit, ``tempfile``'s 8 random
-characters); ``<run>.incomplete`` and ``.<run>.old`` are shorter."""
+``.<run>.<host tag>-<pid>.<random>.partial`` (pid up to Linux's 2²² limit, ``tempfile``'s 8
+random characters); ``<run>.incomplete`` and ``.<run>.old`` are shorter."""
 
 
 def check_run_name(name: str, output_dir: Path) -> None:
@@ -116,7 +116,7 @@ def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
     check_run_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_stages(final.parent)
-    prefix = f".{final.name}.{os.getpid()}."
+    prefix = f".{final.name}.{host_tag()}-{os.getpid()}."
     stage = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=final.parent))
     try:
         yield stage
@@ -144,8 +144,8 @@ def _remove_replaced(old: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-STAGE = re.compile(r"^\..+\.(\d+)\.[^.]+\.partial$")
-"""A staging folder's name: ``.<run>.<pid>.<random>.partial``."""
+STAGE = re.compile(r"^\..+\.([0-9a-f]{8})-(\d+)\.[^.]+\.partial$")
+"""A staging folder's name: ``.<run>.<host tag>-<pid>.<random>.partial``."""
 
 
 def run_name(folder: Path) -> str:
@@ -166,21 +166,22 @@ def pid_alive(pid: int) -> bool:
 
 
 def remove_dead_stages(parent: Path) -> None:
-    """Remove the staging folders in ``parent`` whose process no longer runs (killed with
-    SIGKILL, or by a power cut, before it could clean up)."""
+    """Remove the staging folders in ``parent`` whose process, on this host, no longer runs
+    (killed with SIGKILL, or by a power cut, before it could clean up). Another host's are left
+    alone: on a shared file system its pid means nothing here."""
     try:
         entries = list(parent.iterdir())
     except OSError:
         return
     for entry in entries:
         match = STAGE.match(entry.name)
-        if match is None or not entry.is_dir():
+        if match is None or not entry.is_dir() or match.group(1) != host_tag():
             continue
-        if not pid_alive(int(match.group(1))):
+        if not pid_alive(int(match.group(2))):
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _host_tag() -> str:
+def host_tag() -> str:
     """Eight hex digits of this host's name: a temporary's pid means something only here."""
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
@@ -196,7 +197,7 @@ def remove_dead_temporaries(folder: Path) -> None:
         entries = list(Path(folder).iterdir())
     except OSError:
         return
-    host = _host_tag()
+    host = host_tag()
     for entry in entries:
         match = TEMPORARY.match(entry.name)
         if match is None or match.group(1) != host or pid_alive(int(match.group(2))):
@@ -240,7 +241,7 @@ def _temporary(path: Path, data: bytes) -> str:
         _SWEPT.add(path.parent)
     tmp = None
     try:
-        prefix = f".{path.name}.{_host_tag()}-{os.getpid()}."
+        prefix = f".{path.name}.{host_tag()}-{os.getpid()}."
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -130,12 +133,25 @@ def _pillow(path: Path) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
+@contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """tifffile logs what it finds odd in a file (tag counts, series shapes) to stderr; what is
+    wrong with an image is said here, in one line, or the read raises."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _tiff(path: Path) -> np.ndarray | None:
     """A gray or RGB TIFF's samples at their true type (tifffile; Pillow has no 16-bit colour and
     no multi-channel float); None for the 8-bit-or-less kinds Pillow converts (palette, CMYK…)."""
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         page = series.keyframe
         kind = {tifffile.PHOTOMETRIC.MINISBLACK: (1, 2), tifffile.PHOTOMETRIC.RGB: (3, 4)}
