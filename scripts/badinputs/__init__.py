@@ -1,0 +1,1 @@
+"""The cases and model of ``scripts/bad_inputs.py`` (the runner)."""
