@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.task import TaskConfig
+from muon_nerf.runs.task import TaskConfig
 
 
 @dataclass(frozen=True)

@@ -100,13 +100,10 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muon_nerf.fields import ARCHITECTURES  # noqa: E402
-from muon_nerf.fit.cli import cli  # noqa: E402
 from muon_nerf.fit.diagnostics import stable_rank  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware, thread_counts  # noqa: E402
-from muon_nerf.fit.io import atomic_write_bytes, missing_folders, write_json  # noqa: E402
 from muon_nerf.fit.metrics import psnr, ssim  # noqa: E402
-from muon_nerf.fit.plotting import draw_panel, new_figure, save_figure  # noqa: E402
 from muon_nerf.nerf.bench import (  # noqa: E402
     SAMPLER_KEYS,
     StepTimer,
@@ -137,6 +134,9 @@ from muon_nerf.nerf.curves import (  # noqa: E402
 from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
 from muon_nerf.nerf.lpips import cached_lpips  # noqa: E402
 from muon_nerf.nerf.model import GROUP_NAMES, MuonNeRFModel  # noqa: E402
+from muon_nerf.runs.cli import cli  # noqa: E402
+from muon_nerf.runs.io import atomic_write_bytes, missing_folders, write_json  # noqa: E402
+from muon_nerf.runs.plotting import draw_panel, new_figure, save_figure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LEGO = ROOT.parent / "shared" / "data" / "nerf_synthetic" / "lego"

@@ -35,13 +35,13 @@ from rich.console import Console
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muon_nerf.fields import ARCHITECTURES  # noqa: E402
-from muon_nerf.fit.cli import cli  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware, thread_counts  # noqa: E402
-from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
 from muon_nerf.fit.metrics import lower_is_better  # noqa: E402
-from muon_nerf.fit.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
-from muon_nerf.fit.run import OPTIMIZERS, fit_one  # noqa: E402
+from muon_nerf.runs.cli import cli  # noqa: E402
+from muon_nerf.runs.io import atomic_write_bytes, write_json  # noqa: E402
+from muon_nerf.runs.plotting import OPTIMIZER_COLORS, new_figure, save_figure  # noqa: E402
+from muon_nerf.runs.run import OPTIMIZERS, fit_one  # noqa: E402
 from muon_nerf.signals.cli import parse  # noqa: E402
 from muon_nerf.tasks import TASKS  # noqa: E402
 

@@ -41,10 +41,8 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from muon_nerf.fields import FieldConfig, MLPField  # noqa: E402
-from muon_nerf.fit.cli import cli  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
 from muon_nerf.fit.hardware import hardware  # noqa: E402
-from muon_nerf.fit.io import check_writable_parent, write_json  # noqa: E402
 from muon_nerf.fit.loop import (  # noqa: E402
     FitConfig,
     check_device,  # noqa: E402
@@ -52,6 +50,8 @@ from muon_nerf.fit.loop import (  # noqa: E402
 )
 from muon_nerf.fit.metrics import mse  # noqa: E402
 from muon_nerf.optim import MuonWithAuxAdam, OptimConfig, build_optimizer, split_by_role  # noqa: E402
+from muon_nerf.runs.cli import cli  # noqa: E402
+from muon_nerf.runs.io import check_writable_parent, write_json  # noqa: E402
 from muon_nerf.signals.image import ImageSignal, downscale, read_image  # noqa: E402
 
 VARIANTS = ("adam", "muon", "muon-ref", "torch-muon+adam")

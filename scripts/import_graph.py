@@ -2,8 +2,9 @@
 """The package's import graph by layer, from the source alone (``ast``; nothing is imported).
 
 Prints every edge between the package's top-level parts (``muon_nerf.fields``, ``muon_nerf.optim``,
-``muon_nerf.fit``, the front ends), marks the edges that point up a layer and the cycles between
-parts, and counts the lines of each layer. Exit status 1 if an edge points up or a cycle exists.
+``muon_nerf.fit``, ``muon_nerf.runs``, the front ends), marks the edges that point up a layer and
+the cycles between parts, and counts the lines of each layer. Exit status 1 if an edge points up
+or a cycle exists.
 
     python3 scripts/import_graph.py [PACKAGE_DIR]
 """
@@ -15,10 +16,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-LAYERS = {"fields": 0, "optim": 1, "fit": 2}
-"""Lower layers; every other part of the package is a front end (layer 3)."""
-NAMES = ("fields", "optim", "fit / shared", "front ends")
-FRONT_END = 3
+LAYERS = {"fields": 0, "optim": 1, "fit": 2, "runs": 3}
+"""Lower layers; every other part of the package is a front end (layer 4)."""
+NAMES = ("fields", "optim", "fit", "runs", "front ends")
+FRONT_END = 4
 
 
 def part_of(module: str) -> str:

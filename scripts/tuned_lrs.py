@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from muon_nerf.fit.cli import cli  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
-from muon_nerf.fit.io import atomic_write_bytes, write_json  # noqa: E402
-from muon_nerf.fit.tuned import TUNED_FORMAT, TUNED_PATH  # noqa: E402
+from muon_nerf.runs.cli import cli  # noqa: E402
+from muon_nerf.runs.io import atomic_write_bytes, write_json  # noqa: E402
+from muon_nerf.runs.tuned import TUNED_FORMAT, TUNED_PATH  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

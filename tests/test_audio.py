@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 
 from muon_nerf.fit.metrics import si_snr, snr
-from muon_nerf.fit.run import execute
+from muon_nerf.runs.run import execute
 from muon_nerf.signals.audio import AudioConfig, AudioSignal, read_audio
 from muon_nerf.signals.cli import main, parse
 

@@ -17,7 +17,7 @@ from skimage.transform import radon as skimage_radon
 from skimage.transform import resize
 
 from muon_nerf.fit.metrics import psnr
-from muon_nerf.fit.run import execute
+from muon_nerf.runs.run import execute
 from muon_nerf.signals.cli import main, parse
 from muon_nerf.signals.ct import CTConfig, CTSignal
 from muon_nerf.signals.radon import (

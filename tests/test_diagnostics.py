@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from muon_nerf.fit.diagnostics import RankTracker, effective_rank, stable_rank
-from muon_nerf.fit.figures import ranks_figure
+from muon_nerf.runs.figures import ranks_figure
 
 
 def test_ranks_closed_forms():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-import muon_nerf.fit.figures as figures
+import muon_nerf.runs.figures as figures
 from muon_nerf.fit.diagnostics import RankTracker
 from muon_nerf.fit.loop import FitResult
-from muon_nerf.fit.report import comparison_table
+from muon_nerf.runs.report import comparison_table
 from muon_nerf.signals.image import ImageSignal
 
 

@@ -15,10 +15,10 @@ import tifffile
 import torch
 from PIL import Image
 
-from muon_nerf.fit import tuned
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.plotting import png_bytes
-from muon_nerf.fit.run import execute
+from muon_nerf.runs import tuned
+from muon_nerf.runs.plotting import png_bytes
+from muon_nerf.runs.run import execute
 from muon_nerf.signals.cli import parse
 from muon_nerf.signals.image import ImageSignal, downscale, read_image
 from tests.conftest import make_test_image
@@ -264,7 +264,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, args, message):
 def test_siren_under_muon_is_omega_folded_and_its_checkpoint_reloads(png, tmp_path):
     """With ω0 folded, the image script's Muon lr suits SIREN too (unfolded it is ω0× too large)."""
     from muon_nerf.fields.fold import OmegaFoldedLinear
-    from muon_nerf.fit.checkpoint import load_field
+    from muon_nerf.runs.checkpoint import load_field
 
     flags = "--arch siren --width 64 --num-layers 4 --steps 150 --eval-every 50 --no-progress --compare"
     args = ["--image", str(png), "--output-dir", str(tmp_path), "--run-name", "s", *flags.split()]

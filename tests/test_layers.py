@@ -1,4 +1,4 @@
-"""The package's layers import one way: fields → optim → fit → front ends (issue 11).
+"""The package's layers import one way: fields → optim → fit → runs → front ends (issue 11).
 
 Each layer is imported in a fresh interpreter whose ``sys.meta_path`` refuses every higher layer
 of the package and the front ends' heavy extras (nerfstudio, Open3D, Ray, trimesh, PyMCubes,
@@ -30,6 +30,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "fields": ("muon_nerf.fields",),
     "optim": ("muon_nerf.optim",),
     "fit": ("muon_nerf.fit",),
+    "runs": ("muon_nerf.runs",),
     "signals": ("muon_nerf.signals", "muon_nerf.tasks"),  # the core CLI (muon-fit) and its registry
 }
 """Bottom to top; everything above ``signals`` is a front end with its own extra."""

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import muon_nerf.fit.io as fit_io
+import muon_nerf.runs.io as fit_io
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes
-from muon_nerf.fit.progress import Progress
+from muon_nerf.runs.io import atomic_write_bytes
+from muon_nerf.runs.state import Progress
 from muon_nerf.signals.cli import main as fit_main
 from tests.conftest import make_test_image
 

@@ -20,9 +20,9 @@ from PIL import Image
 
 from muon_nerf.fields import FieldConfig, MLPField
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import staged_dir, write_json
-from muon_nerf.fit.presets import PRESET_FORMAT
 from muon_nerf.optim import OptimConfig
+from muon_nerf.runs.io import staged_dir, write_json
+from muon_nerf.runs.presets import PRESET_FORMAT
 from muon_nerf.signals.cli import main as fit_main
 from muon_nerf.signals.cli import parse as fit_parse
 from muon_nerf.signals.image import read_image
@@ -240,7 +240,7 @@ def test_an_empty_extracted_mesh_is_a_warning_with_null_metrics(tmp_path, capsys
     pytest.importorskip("open3d", reason="muon-sdf needs the [sdf] extra")
     from rich.console import Console
 
-    from muon_nerf.fit.checkpoint import save_field
+    from muon_nerf.runs.checkpoint import save_field
     from muon_nerf.sdf.cli import ExtractConfig, run_extract
 
     field_ = MLPField(FieldConfig(num_layers=3, width=8), 3, 1)
@@ -306,8 +306,8 @@ def test_non_finite_signal_flags_are_refused_naming_the_flag(png, tmp_path, caps
 
 
 def test_run_names_are_printable_and_fit_the_file_system_with_every_affix(png, tmp_path, capsys):
-    from muon_nerf.fit.io import RUN_NAME_AFFIX, check_run_name
-    from muon_nerf.fit.progress import incomplete_dir
+    from muon_nerf.runs.io import RUN_NAME_AFFIX, check_run_name
+    from muon_nerf.runs.state import incomplete_dir
 
     out = tmp_path / "out"
     for name, message in (("a" * 240, "--run-name is 240 bytes long"), ("a\nb", "printable")):

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from muon_nerf.fit.io import host_tag
-from muon_nerf.fit.progress import Progress
+from muon_nerf.runs.io import host_tag
+from muon_nerf.runs.state import Progress
 from muon_nerf.signals.cli import main as fit_main
 from tests.conftest import make_test_image
 

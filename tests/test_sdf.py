@@ -22,11 +22,11 @@ import torch  # noqa: E402
 import trimesh  # noqa: E402
 
 from muon_nerf.fields import FieldConfig  # noqa: E402
-from muon_nerf.fit.checkpoint import make_field  # noqa: E402
 from muon_nerf.fit.errors import InputError  # noqa: E402
 from muon_nerf.fit.loop import FitConfig, fit  # noqa: E402
-from muon_nerf.fit.presets import save_preset  # noqa: E402
 from muon_nerf.optim import OptimConfig  # noqa: E402
+from muon_nerf.runs.checkpoint import make_field  # noqa: E402
+from muon_nerf.runs.presets import save_preset  # noqa: E402
 from muon_nerf.sdf.cli import main, parse_fit  # noqa: E402
 from muon_nerf.sdf.extract import (  # noqa: E402
     check_memory,
@@ -295,7 +295,7 @@ def test_paper_profile_keeps_user_flags():
     cfg = parse_fit(["--profile", "paper", "--mesh", "x.ply", "--steps", "7"])
     assert cfg.field.width == 256 and cfg.field.num_layers == 4 and cfg.fit.steps == 7
     assert cfg.field.encoding.positional.pe_frequencies == 8 and cfg.data.eval_resolution == 256
-    # the cpu profile is the default config (its lrs the tuned ones, fit/tuned.py)
+    # the cpu profile is the default config (its lrs the tuned ones, runs/tuned.py)
     assert parse_fit(["--profile", "cpu"]) == parse_fit([])
     assert dataclasses.replace(parse_fit([]), optim=SdfTask().optim) == SdfTask()
     assert parse_fit(["--muon_lr", "0.02"]).optim.muon_lr == 0.02

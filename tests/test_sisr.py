@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from muon_nerf.fit.metrics import psnr
-from muon_nerf.fit.run import execute
+from muon_nerf.runs.run import execute
 from muon_nerf.signals.cli import main, parse
 from muon_nerf.signals.sisr import SISRSignal, bicubic_resize
 

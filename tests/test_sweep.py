@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.presets import load_preset, save_preset
-from muon_nerf.fit.run import fit_one
+from muon_nerf.runs.presets import load_preset, save_preset
+from muon_nerf.runs.run import fit_one
 from muon_nerf.signals.cli import main as fit_main
 from muon_nerf.signals.cli import parse as fit_parse
 from muon_nerf.signals.image import ImageTask

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.task import TaskConfig
+from muon_nerf.runs.task import TaskConfig
 from muon_nerf.signals.image import ImageTask
 from muon_nerf.tasks import EXTRA_MODULES, FIT_TASKS, TASKS, require_extra, task_config
 

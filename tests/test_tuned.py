@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 
 from muon_nerf.fields import FieldConfig, MLPField
-from muon_nerf.fit import tuned
-from muon_nerf.fit.presets import PRESET_FORMAT, save_preset
-from muon_nerf.fit.tuned import TunedLrs, tuned_table
 from muon_nerf.optim import OptimConfig
+from muon_nerf.runs import tuned
+from muon_nerf.runs.presets import PRESET_FORMAT, save_preset
+from muon_nerf.runs.tuned import TunedLrs, tuned_table
 from muon_nerf.signals.cli import main as fit_main
 from muon_nerf.signals.cli import parse
 from muon_nerf.sweep.trial import trial_config

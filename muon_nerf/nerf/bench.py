@@ -32,8 +32,8 @@ from rich.console import Console
 from rich.table import Table
 
 from muon_nerf.fit.errors import InputError, run_cli
-from muon_nerf.fit.io import write_json
 from muon_nerf.nerf.config import ngp_trainer_config, trainer_config
+from muon_nerf.runs.io import write_json
 
 
 def scene_dataparser(data: Path) -> DataParserConfig:

@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import staged_dir, write_json
 from muon_nerf.nerf.data import check_replaceable, look_at
+from muon_nerf.runs.io import staged_dir, write_json
 
 TRANSFORMS = "transforms.json"
 SPLITS = ("train", "val", "test")

@@ -26,9 +26,9 @@ import numpy as np
 import tyro
 from PIL import Image
 
-from muon_nerf.fit.cli import cli
 from muon_nerf.fit.errors import InputError, run_cli
-from muon_nerf.fit.io import staged_dir, write_json
+from muon_nerf.runs.cli import cli
+from muon_nerf.runs.io import staged_dir, write_json
 
 SPLITS = ("train", "val", "test")
 CAMERA_ANGLE_X = 0.6911112070083618

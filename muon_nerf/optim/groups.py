@@ -129,7 +129,7 @@ class OptimConfig:
 
     lr_sources: ClassVar[dict[str, str]] = {}
     """Where each lr came from (``{"lr": "tuned: image/relu", …}``), set on a parsed config by the
-    task commands' resolver (``muon_nerf.fit.tuned.resolve_lrs``) and printed by ``describe_lrs``.
+    task commands' resolver (``muon_nerf.runs.tuned.resolve_lrs``) and printed by ``describe_lrs``.
     Not a setting: no flag, never saved, dropped by ``dataclasses.replace``."""
 
     def check(self) -> None:

@@ -20,14 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from muon_nerf.fields import MLPField
-from muon_nerf.fit.checkpoint import load_field as load_run_field
-from muon_nerf.fit.cli import cli, parse_run, parse_task
 from muon_nerf.fit.device import check_device
 from muon_nerf.fit.errors import InputError, run_cli
-from muon_nerf.fit.io import check_new_files, fingerprint, json_bytes, remove_dead_temporaries, write_files
 from muon_nerf.fit.memory import host_memory
-from muon_nerf.fit.plotting import png_bytes
-from muon_nerf.fit.run import execute
+from muon_nerf.runs.checkpoint import load_field as load_run_field
+from muon_nerf.runs.cli import cli, parse_run, parse_task
+from muon_nerf.runs.io import check_new_files, fingerprint, json_bytes, remove_dead_temporaries, write_files
+from muon_nerf.runs.plotting import png_bytes
+from muon_nerf.runs.run import execute
 from muon_nerf.sdf.extract import extract, mesh_files, mesh_paths
 from muon_nerf.sdf.mesh import Normalization, load_mesh
 from muon_nerf.sdf.metrics import EMPTY_SURFACE, MetricConfig, compare_meshes, warn_empty_mesh

@@ -19,8 +19,8 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import write_files
 from muon_nerf.fit.memory import host_memory
+from muon_nerf.runs.io import write_files
 
 SdfFn = Callable[[Float[Tensor, "n 3"]], Float[Tensor, "n 1"]]
 

@@ -23,11 +23,11 @@ from torch import Tensor, nn
 from muon_nerf.fields import FieldConfig
 from muon_nerf.fields.encodings import EncodingConfig, PositionalEncodingConfig
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes, run_name, write_json
 from muon_nerf.fit.loop import FitConfig
-from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel, Signal
-from muon_nerf.fit.task import Lrs, TaskConfig
+from muon_nerf.runs.io import atomic_write_bytes, run_name, write_json
+from muon_nerf.runs.plotting import png_bytes
+from muon_nerf.runs.task import Lrs, TaskConfig
 from muon_nerf.sdf.extract import grid_points, marching_cubes, write_mesh
 from muon_nerf.sdf.mesh import MeshSdf, Normalization, load_mesh
 from muon_nerf.sdf.metrics import MetricConfig, Surface, iou, mesh_surface_metrics, warn_empty_mesh

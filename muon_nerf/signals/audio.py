@@ -21,13 +21,13 @@ from torch import Tensor
 from muon_nerf.fields import FieldConfig
 from muon_nerf.fields.activations import ActivationConfig
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes
 from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.metrics import psnr, si_snr, snr
-from muon_nerf.fit.plotting import draw_panel, new_figure, save_figure
 from muon_nerf.fit.signal import Batch, Panel, Signal
-from muon_nerf.fit.task import Lrs, TaskConfig, unset_lrs
 from muon_nerf.optim import OptimConfig
+from muon_nerf.runs.io import atomic_write_bytes
+from muon_nerf.runs.plotting import draw_panel, new_figure, save_figure
+from muon_nerf.runs.task import Lrs, TaskConfig, unset_lrs
 
 SPECTROGRAM_FLOOR_DB = 80.0
 

@@ -1,17 +1,17 @@
 """``muon-fit <task>``: one tyro CLI over the 2D tasks (image, audio, CT, SISR) of the task registry.
 
 ``--preset FILE`` (written by ``muon-sweep``) or ``--profile NAME`` replace the defaults; flags
-given with them still win (``muon_nerf.fit.cli``). ``--resume FOLDER`` finishes an interrupted run.
+given with them still win (``muon_nerf.runs.cli``). ``--resume FOLDER`` finishes an interrupted run.
 """
 
 from __future__ import annotations
 
 import sys
 
-from muon_nerf.fit.cli import parse_run, parse_task
 from muon_nerf.fit.errors import dispatch_task, run_cli
-from muon_nerf.fit.run import execute
-from muon_nerf.fit.task import TaskConfig
+from muon_nerf.runs.cli import parse_run, parse_task
+from muon_nerf.runs.run import execute
+from muon_nerf.runs.task import TaskConfig
 from muon_nerf.tasks import FIT_TASKS, task_config
 
 

@@ -19,13 +19,13 @@ from torch import Tensor
 
 from muon_nerf.fields import FieldConfig
 from muon_nerf.fields.encodings import EncodingConfig, FourierFeaturesConfig
-from muon_nerf.fit.io import atomic_write_bytes
 from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.memory import check_fits
 from muon_nerf.fit.metrics import psnr, ssim
-from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel
-from muon_nerf.fit.task import Lrs, TaskConfig
+from muon_nerf.runs.io import atomic_write_bytes
+from muon_nerf.runs.plotting import png_bytes
+from muon_nerf.runs.task import Lrs, TaskConfig
 from muon_nerf.signals.image import ImageSignal, check_metric_size, downscale, error_panel, read_image
 from muon_nerf.signals.radon import (
     filtered_back_projection,

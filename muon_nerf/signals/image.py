@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes
 from muon_nerf.fit.metrics import psnr, ssim
-from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel, Signal
-from muon_nerf.fit.task import Lrs, TaskConfig
+from muon_nerf.runs.io import atomic_write_bytes
+from muon_nerf.runs.plotting import png_bytes
+from muon_nerf.runs.task import Lrs, TaskConfig
 
 BUNDLED_IMAGE = "kodim01_96x64.png"
 

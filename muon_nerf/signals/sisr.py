@@ -21,12 +21,12 @@ from torch import Tensor
 from muon_nerf.fields import FieldConfig
 from muon_nerf.fields.encodings import EncodingConfig, FourierFeaturesConfig
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes
 from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.metrics import psnr, ssim
-from muon_nerf.fit.plotting import png_bytes
 from muon_nerf.fit.signal import Batch, Panel
-from muon_nerf.fit.task import Lrs, TaskConfig
+from muon_nerf.runs.io import atomic_write_bytes
+from muon_nerf.runs.plotting import png_bytes
+from muon_nerf.runs.task import Lrs, TaskConfig
 from muon_nerf.signals.image import (
     ImageConfig,
     ImageSignal,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 
-from muon_nerf.fit.cli import parse_command
 from muon_nerf.fit.errors import dispatch_task, run_cli
-from muon_nerf.fit.task import TaskConfig
+from muon_nerf.runs.cli import parse_command
+from muon_nerf.runs.task import TaskConfig
 from muon_nerf.sweep.config import SweepConfig
 from muon_nerf.tasks import EXTRA_MODULES, TASKS, require_extra, task_config
 

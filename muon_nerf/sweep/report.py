@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from muon_nerf.fit.io import atomic_write_bytes
-from muon_nerf.fit.plotting import new_figure, save_figure
+from muon_nerf.runs.io import atomic_write_bytes
+from muon_nerf.runs.plotting import new_figure, save_figure
 from muon_nerf.sweep.trial import Mode
 
 FAILED = ("diverged", "error")

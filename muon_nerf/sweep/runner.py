@@ -32,13 +32,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from muon_nerf.fit.errors import STOP_SIGNALS, InputError, Terminated
 from muon_nerf.fit.hardware import hardware
-from muon_nerf.fit.io import check_run_dir, default_run_name, staged_dir, write_json
 from muon_nerf.fit.memory import check_fit_memory
-from muon_nerf.fit.outputs import config_dict
-from muon_nerf.fit.presets import save_preset
-from muon_nerf.fit.run import check_optimizers
 from muon_nerf.fit.signal import Signal
-from muon_nerf.fit.task import TaskConfig
+from muon_nerf.runs.io import check_run_dir, default_run_name, staged_dir, write_json
+from muon_nerf.runs.outputs import config_dict
+from muon_nerf.runs.presets import save_preset
+from muon_nerf.runs.run import check_optimizers
+from muon_nerf.runs.task import TaskConfig
 from muon_nerf.sweep.config import SweepConfig, trial_points
 from muon_nerf.sweep.report import TrialRecord, best_trials, heatmap, is_better, trial_table, write_csv
 from muon_nerf.sweep.trial import Mode, metric_mode, run_trial, with_point_lrs

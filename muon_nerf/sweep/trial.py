@@ -14,9 +14,9 @@ import torch
 from muon_nerf.fit.device import flush_denormals
 from muon_nerf.fit.errors import DivergedError
 from muon_nerf.fit.metrics import lower_is_better
-from muon_nerf.fit.run import fit_one
 from muon_nerf.fit.signal import Signal
-from muon_nerf.fit.task import TaskConfig
+from muon_nerf.runs.run import fit_one
+from muon_nerf.runs.task import TaskConfig
 
 Mode = Literal["max", "min"]
 

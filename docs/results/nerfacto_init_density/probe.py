@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import bench_nerf  # noqa: E402
 
-from muon_nerf.fit.io import write_json  # noqa: E402
+from muon_nerf.runs.io import write_json  # noqa: E402
 
 
 def main(scene: str, density: str, iterations: str, out: str) -> None:

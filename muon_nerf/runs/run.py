@@ -11,17 +11,17 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from muon_nerf.fit.checkpoint import make_field
 from muon_nerf.fit.errors import DivergedError
-from muon_nerf.fit.io import check_run_dir, default_run_name, staged_dir
 from muon_nerf.fit.loop import FitResult, fit
 from muon_nerf.fit.memory import check_fit_memory
-from muon_nerf.fit.outputs import write_comparison, write_run
-from muon_nerf.fit.progress import Progress
-from muon_nerf.fit.report import comparison_table
 from muon_nerf.fit.signal import Signal
-from muon_nerf.fit.task import TaskConfig
 from muon_nerf.optim import OptimizerName, format_split
+from muon_nerf.runs.checkpoint import make_field
+from muon_nerf.runs.io import check_run_dir, default_run_name, staged_dir
+from muon_nerf.runs.outputs import write_comparison, write_run
+from muon_nerf.runs.report import comparison_table
+from muon_nerf.runs.state import Progress
+from muon_nerf.runs.task import TaskConfig
 
 OPTIMIZERS: tuple[OptimizerName, ...] = ("adam", "muon")
 

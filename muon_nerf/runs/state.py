@@ -37,7 +37,8 @@ import torch
 
 from muon_nerf.fit.diagnostics import RankTracker
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import (
+from muon_nerf.fit.loop import FitResult, FitState
+from muon_nerf.runs.io import (
     atomic_write_bytes,
     missing_folders,
     remove_dead_temporaries,
@@ -45,7 +46,6 @@ from muon_nerf.fit.io import (
     strict_json,
     write_json,
 )
-from muon_nerf.fit.loop import FitResult, FitState
 
 SUFFIX = ".incomplete"
 FORMAT = "muon-nerf-progress/1"

@@ -17,8 +17,8 @@ import torch
 
 from muon_nerf.fields import FieldConfig, MLPField
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import atomic_write_bytes
-from muon_nerf.fit.presets import merge_config
+from muon_nerf.runs.io import atomic_write_bytes
+from muon_nerf.runs.presets import merge_config
 
 FORMAT = "muon-nerf-field/2"
 

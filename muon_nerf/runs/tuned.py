@@ -1,7 +1,7 @@
 """Learning rates: where each unset one comes from, and the tuned table, one of those places.
 
 A task command's config leaves its lrs None until its command line is parsed (once, by tyro,
-``fit/cli.py``); then :func:`resolve_lrs` fills each from the first level that sets it:
+``runs/cli.py``); then :func:`resolve_lrs` fills each from the first level that sets it:
 
 1. the flag (``--lr``, ``--muon-lr``, ``--muon-adam-lr``);
 2. the config the command started from: ``--preset FILE``, ``--profile NAME``, or the run
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from muon_nerf.fit.task import Lrs, TaskConfig
 from muon_nerf.optim import OptimConfig
+from muon_nerf.runs.task import Lrs, TaskConfig
 
 TUNED_PATH = Path(__file__).resolve().parent.parent / "assets" / "tuned_lrs.json"
 TUNED_FORMAT = "muon-nerf-tuned-lrs/1"

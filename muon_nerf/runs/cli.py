@@ -12,7 +12,7 @@ Its values are the parse's defaults, so flags given with it still win (the three
 the arguments first, with ``argparse``, because they choose those defaults; the one tyro parse
 then reads them with the rest). The lrs stay out of those defaults: after the parse, the lrs the
 flags left unset come from it, else from the tuned table, else from the task's defaults
-(``fit/tuned.py``); every fit prints where each came from.
+(``runs/tuned.py``); every fit prints where each came from.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from typing import Annotated, Any, TypeVar
 import tyro
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.presets import load_preset, merge_config
-from muon_nerf.fit.progress import Progress, refused_changes
-from muon_nerf.fit.task import Lrs, TaskConfig
-from muon_nerf.fit.tuned import TUNED_PROFILES, resolve_lrs
+from muon_nerf.runs.presets import load_preset, merge_config
+from muon_nerf.runs.state import Progress, refused_changes
+from muon_nerf.runs.task import Lrs, TaskConfig
+from muon_nerf.runs.tuned import TUNED_PROFILES, resolve_lrs
 
 TYRO_CONFIG = (tyro.conf.OmitArgPrefixes,)
 T = TypeVar("T", bound=TaskConfig)

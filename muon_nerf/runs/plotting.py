@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from muon_nerf.fit.io import atomic_write_bytes
+from muon_nerf.runs.io import atomic_write_bytes
 
 OPTIMIZER_COLORS = {"adam": "tab:blue", "muon": "tab:red"}
 

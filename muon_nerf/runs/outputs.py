@@ -7,12 +7,12 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from muon_nerf.fit.checkpoint import save_field
-from muon_nerf.fit.figures import compare_figure, curves_figure, ranks_figure
 from muon_nerf.fit.hardware import hardware
-from muon_nerf.fit.io import write_json
 from muon_nerf.fit.loop import FitResult
 from muon_nerf.fit.signal import Signal
+from muon_nerf.runs.checkpoint import save_field
+from muon_nerf.runs.figures import compare_figure, curves_figure, ranks_figure
+from muon_nerf.runs.io import write_json
 
 
 def config_dict(cfg: Any) -> dict:

@@ -2,8 +2,8 @@
 ``--preset FILE`` (``muon-fit <task>``, ``muon-sdf fit``, ``muon-sweep <task>``).
 
 ``muon-sweep`` writes one per optimizer (its best trial); any flag given with ``--preset`` still
-overrides the preset's value, because the preset only replaces tyro's defaults (``fit/cli.py``).
-Its learning rates rank below the flags' and above the tuned table's (``fit/tuned.py``). The
+overrides the preset's value, because the preset only replaces tyro's defaults (``runs/cli.py``).
+Its learning rates rank below the flags' and above the tuned table's (``runs/tuned.py``). The
 same typed merge restores a field's config from a checkpoint and a run's for ``--resume``.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import write_json
+from muon_nerf.runs.io import write_json
 
 PRESET_FORMAT = "muon-nerf-preset/2"
 RUN_ONLY = ("output_dir", "run_name", "overwrite", "compare", "print_split")

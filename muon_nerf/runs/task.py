@@ -15,16 +15,16 @@ from typing import Any, ClassVar
 
 from muon_nerf.fields import FieldConfig
 from muon_nerf.fit.errors import InputError
-from muon_nerf.fit.io import check_run_name
 from muon_nerf.fit.loop import FitConfig
 from muon_nerf.fit.signal import Signal
 from muon_nerf.optim import OptimConfig
+from muon_nerf.runs.io import check_run_name
 
 
 @dataclass(frozen=True)
 class Lrs:
     """Learning rates as the flags name them; None: not set at this level (a task's defaults, a
-    tuned row, a preset, the command line), so a lower level decides (``fit/tuned.py``)."""
+    tuned row, a preset, the command line), so a lower level decides (``runs/tuned.py``)."""
 
     lr: float | None = None
     """--lr: Adam's lr (and the Adam part of Muon runs where --muon-adam-lr is not set)."""
@@ -40,7 +40,7 @@ class Lrs:
 
 def unset_lrs() -> OptimConfig:
     """The optimizer config every task config starts from: its lrs unset (None), until the task's
-    command resolves them after its parse (``fit/tuned.py``)."""
+    command resolves them after its parse (``runs/tuned.py``)."""
     return OptimConfig(lr=None, muon_lr=None, muon_adam_lr=None)
 
 
@@ -75,7 +75,7 @@ class TaskConfig:
 
     default_lrs: ClassVar[Lrs] = Lrs()
     """The task's default lrs: its only declaration of them, used where no flag, preset, profile
-    or tuned row sets one (``fit/tuned.py``); what it leaves unset is the optimizer's own default
+    or tuned row sets one (``runs/tuned.py``); what it leaves unset is the optimizer's own default
     (``OptimConfig()``'s). The config's lr fields stay None until then (``unset_lrs``)."""
 
     def signal(self) -> Signal:

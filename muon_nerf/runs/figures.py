@@ -11,8 +11,8 @@ import numpy as np
 
 from muon_nerf.fit.diagnostics import RankTracker
 from muon_nerf.fit.loop import FitResult
-from muon_nerf.fit.plotting import OPTIMIZER_COLORS, draw_panel, new_figure, save_figure
 from muon_nerf.fit.signal import Signal
+from muon_nerf.runs.plotting import OPTIMIZER_COLORS, draw_panel, new_figure, save_figure
 
 
 @dataclass
