@@ -11,9 +11,9 @@ or the GPU's free memory for a CUDA device.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import psutil
 import torch
 
 from muon_nerf.fields.mlp import FieldConfig, MLPField
@@ -43,16 +43,10 @@ def cgroup_headroom() -> int | None:
 
 
 def host_memory() -> int:
-    """Bytes a new host allocation can get: the kernel's ``MemAvailable`` (else physical memory),
-    less where this process's cgroup allows less (its limit minus what the cgroup uses)."""
-    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    """Bytes a new host allocation can get: the kernel's ``MemAvailable`` (psutil's ``available``),
+    less where this process's cgroup allows less (its limit minus what the cgroup uses; psutil
+    reads the host's memory, not a container's)."""
+    available = psutil.virtual_memory().available
     cgroup = cgroup_headroom()
     return available if cgroup is None else min(available, cgroup)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 import trimesh
 from jaxtyping import Float
@@ -124,24 +125,21 @@ def peak_rss_reset() -> bool:
         return False
 
 
-def _status_bytes(key: str) -> int:
+def peak_rss() -> int:
+    """Peak resident memory of this process in bytes since the last ``peak_rss_reset`` (Linux's
+    ``VmHWM``, which psutil does not report; 0 where unknown)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith(key):
+                if line.startswith("VmHWM:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
 
 
-def peak_rss() -> int:
-    """Peak resident memory of this process in bytes (``VmHWM``; 0 where unknown)."""
-    return _status_bytes("VmHWM:")
-
-
 def rss() -> int:
-    return _status_bytes("VmRSS:")
+    return psutil.Process().memory_info().rss
 
 
 @dataclass
