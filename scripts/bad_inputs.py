@@ -152,7 +152,7 @@ def wait_trigger(
         elif it.stdout is not None:
             hit = it.stdout in out.read_text(errors="replace")
         elif it.new_tmp is not None:
-            hit = bool(set(globlib.glob(f"/tmp/{it.new_tmp}")) - tmp_before)
+            hit = bool(set(globlib.glob(str(Path(tempfile.gettempdir()) / it.new_tmp))) - tmp_before)
         else:
             hit = True
         if hit:
@@ -202,7 +202,8 @@ def run_case(index: int, case: Case, ctx: Context) -> dict:
         except Exception as err:  # noqa: BLE001 - reported as the case's problem
             problems.append(f"setup failed: {err}")
     before, data_before = snapshot(cwd), snapshot(ctx.data)
-    tmp_before = set(globlib.glob("/tmp/muon-sweep-ray-*"))
+    ray_tmp = str(Path(tempfile.gettempdir()) / "muon-sweep-ray-*")  # where the sweep's Ray keeps its files
+    tmp_before = set(globlib.glob(ray_tmp))
     marker = f"{os.getpid()}-{index}"
     out, err = logs / f"{index:03d}.out", logs / f"{index:03d}.err"
     t0 = time.monotonic()
@@ -247,7 +248,7 @@ def run_case(index: int, case: Case, ctx: Context) -> dict:
         except Exception:  # noqa: BLE001 - already gone
             name = "?"
         leftovers.append(f"process {name} ({p.pid})")
-    for path in sorted(set(globlib.glob("/tmp/muon-sweep-ray-*")) - tmp_before):
+    for path in sorted(set(globlib.glob(ray_tmp)) - tmp_before):
         leftovers.append(path)
 
     after, data_after = snapshot(cwd), snapshot(ctx.data)

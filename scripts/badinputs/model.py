@@ -58,7 +58,8 @@ MACROS: dict[str, list[str]] = {
 @dataclass
 class Interrupt:
     """Send ``sig`` once ``glob`` (relative to the case folder) matches, ``stdout`` appears in the
-    command's stdout, or a new ``/tmp`` entry matches ``new_tmp``; after ``delay`` seconds."""
+    command's stdout, or a new entry of the temporary folder (``TMPDIR``) matches ``new_tmp``;
+    after ``delay`` seconds."""
 
     sig: int
     glob: str | None = None
