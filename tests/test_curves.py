@@ -48,6 +48,9 @@ def test_stop_rule_converged_time_limit_and_refusals():
     assert rule.reason(points[:2], 1.0) is None  # no point 1000 iterations back yet
     assert rule.reason(points[:3], 1.0) is None  # 22.1 - 20.0 over the last 1000
     assert rule.reason(points, 1.0) == "converged"  # 22.15 - 22.0 < 0.2
+    # a dip is not convergence: the best so far (23.0) gained 1.0 dB over the best up to 1000 back
+    dip = [{"iteration": i, "psnr": p} for i, p in ((500, 20.0), (1000, 22.0), (1500, 23.0), (2000, 21.5))]
+    assert rule.reason(dip, 1.0) is None
     assert StopRule(seconds=10.0).reason(points[:1], 10.0) == "time limit"
     assert StopRule(seconds=10.0).reason(points[:1], 9.9) is None
     assert StopRule().reason(points, 1e9) is None

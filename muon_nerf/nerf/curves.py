@@ -84,8 +84,9 @@ def score_views(pipeline: Pipeline, views: list[int]) -> dict[str, float]:
 @dataclass(frozen=True)
 class StopRule:
     """When a run with a curve stops before its last iteration, checked at each curve point:
-    ``converged`` once the curve gained less than ``gain`` dB over the last ``window`` iterations
-    (against the latest point at least that far back), ``time limit`` once ``seconds`` of wall
+    ``converged`` once the curve's best gained less than ``gain`` dB over the last ``window``
+    iterations (its best so far against its best up to ``window`` iterations ago: a dip of a
+    noisy curve is not convergence), ``time limit`` once ``seconds`` of wall
     time have passed since the start, curve evaluations included (a budget for a lease, not a
     measurement). None disables either rule."""
 
@@ -107,8 +108,8 @@ class StopRule:
             return "time limit"
         if self.gain is not None and points:
             last = points[-1]
-            before = [p for p in points if p["iteration"] <= last["iteration"] - self.window]
-            if before and last["psnr"] - before[-1]["psnr"] < self.gain:
+            before = [p["psnr"] for p in points if p["iteration"] <= last["iteration"] - self.window]
+            if before and max(p["psnr"] for p in points) - max(before) < self.gain:
                 return "converged"
         return None
 
