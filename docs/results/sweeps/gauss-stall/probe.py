@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from muon_nerf.runs.checkpoint import make_field
-from muon_nerf.runs.io import write_json
 from muon_nerf.fit.loop import fit
 from muon_nerf.fit.metrics import psnr
+from muon_nerf.runs.checkpoint import make_field
+from muon_nerf.runs.io import write_json
 from muon_nerf.signals.cli import parse
 
 LAST_STEP = 500
