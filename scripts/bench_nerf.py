@@ -296,8 +296,9 @@ class NerfBenchConfig:
     curve_views: int = 2
     """Test views of the curve, evenly spaced over the test split (first and last included)."""
     stop_gain: float | None = None
-    """Stop a run once its curve gains less than this many dB over the last ``--stop-window``
-    iterations (converged; needs a curve). None: every run trains all its iterations."""
+    """Stop a run once its best curve PSNR gained less than this many dB over the last
+    ``--stop-window`` iterations (converged; needs a curve). None: every run trains all its
+    iterations."""
     stop_window: int = 2000
     """Iterations over which ``--stop-gain`` is measured."""
     time_limit: float | None = None
@@ -1042,7 +1043,7 @@ def header_notes(config: dict, baseline: Baseline, at: float | None) -> str:
         rules = []
         if stop["gain"] is not None:
             gain, window = stop["gain"], stop["window"]
-            rules.append(f"converged: less than {gain} dB gained over the last {window} iterations")
+            rules.append(f"converged: the best curve PSNR gained < {gain} dB in the last {window} iterations")
         if stop["seconds"] is not None:
             rules.append(f"time limit: {stop['seconds']:.0f} s of training, curve evaluations included")
         notes.append(
