@@ -9,6 +9,7 @@ import torch
 from muon_nerf.fields.mlp import FieldConfig, MLPField
 from muon_nerf.fit import memory
 from muon_nerf.fit.errors import InputError
+from muon_nerf.runs import run as run_module
 from muon_nerf.signals.cli import main as muon_fit
 from muon_nerf.signals.radon import radon_bytes, radon_grid, uniform_angles
 from muon_nerf.sweep.config import SweepConfig
@@ -54,6 +55,11 @@ def test_each_large_allocation_is_refused_in_one_line_before_work(tmp_path, monk
     """The class, through each front end that can make one: a field (muon-fit's --width), the
     Radon operator (--projections), a sweep's plan (--grid); nothing is written."""
     _tight(monkeypatch, 64)
+
+    def no_field(*_: object) -> None:
+        raise AssertionError("a field was built before the memory estimate refused it")
+
+    monkeypatch.setattr(run_module, "make_field", no_field)  # check_optimizers builds a real one
     out = tmp_path / "out"
     cases = (
         ("image", ["--width", "4000"], "--width 4000 with --num-layers 5"),

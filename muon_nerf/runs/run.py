@@ -124,8 +124,9 @@ def _execute(
     else:
         run_dir = progress.final
     check_run_dir(run_dir, cfg.overwrite)  # before any work: never lose a fit to an unwritable folder
-    check_optimizers(signal, cfg, names)
+    # the estimate first: check_optimizers builds a real (CPU) copy of the field
     check_fit_memory(cfg.field, signal, cfg.fit.batch_size, cfg.fit.device)
+    check_optimizers(signal, cfg, names)
     resumed = progress is not None
     if progress is None:
         progress = Progress.create(run_dir, signal.task, cfg, names, cfg.overwrite)

@@ -322,9 +322,9 @@ def run_sweep(task: str, base: TaskConfig, cfg: SweepConfig, console: Console | 
     primary, mode = signal.primary_metric, metric_mode(signal)
     run_dir = base.output_dir / signal.task / (base.run_name or default_run_name("sweep"))
     check_run_dir(run_dir, base.overwrite)
-    check_optimizers(signal, base, cfg.optimizers)  # here, not once per trial
     if not cfg.address:  # a trial's field must fit here (on a cluster: on its node, unknown here)
         check_fit_memory(base.field, signal, base.fit.batch_size, base.fit.device)
+    check_optimizers(signal, base, cfg.optimizers)  # here, not once per trial; a real field copy
     if cfg.address:
         check_address(cfg.address)
     console.print(f"[bold]{signal.task}[/]: {signal.describe()}")
