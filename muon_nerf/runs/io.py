@@ -116,7 +116,7 @@ def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
     check_run_dir(final, overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_stages(final.parent)
-    prefix = f".{final.name}.{host_tag()}-{os.getpid()}."
+    prefix = owner_prefix(final.name)
     stage = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=final.parent))
     try:
         yield stage
@@ -165,25 +165,39 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_dead_stages(parent: Path) -> None:
-    """Remove the staging folders in ``parent`` whose process, on this host, no longer runs
-    (killed with SIGKILL, or by a power cut, before it could clean up). Another host's are left
-    alone: on a shared file system its pid means nothing here."""
-    try:
-        entries = list(parent.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        match = STAGE.match(entry.name)
-        if match is None or not entry.is_dir() or match.group(1) != host_tag():
-            continue
-        if not pid_alive(int(match.group(2))):
-            shutil.rmtree(entry, ignore_errors=True)
-
-
 def host_tag() -> str:
     """Eight hex digits of this host's name: a temporary's pid means something only here."""
     return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def owner_prefix(name: str) -> str:
+    """``.<name>.<host tag>-<pid>.``: how a staging folder or temporary file of this process
+    begins, so that a later run can tell a dead owner's (``dead_leftovers``)."""
+    return f".{name}.{host_tag()}-{os.getpid()}."
+
+
+def dead_leftovers(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """Entries of ``folder`` named by ``pattern`` (groups: host tag, pid) whose process, on this
+    host, no longer runs (killed with SIGKILL, or by a power cut, before it could clean up).
+    Another host's are never among them: on a shared file system its pid means nothing here."""
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return []
+    host = host_tag()
+    dead = []
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is not None and match.group(1) == host and not pid_alive(int(match.group(2))):
+            dead.append(entry)
+    return dead
+
+
+def remove_dead_stages(parent: Path) -> None:
+    """Remove the staging folders in ``parent`` that ``dead_leftovers`` finds."""
+    for entry in dead_leftovers(parent, STAGE):
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 TEMPORARY = re.compile(r"^\..+\.([0-9a-f]{8})-(\d+)\.[a-z0-9_]+\.tmp$")
@@ -191,17 +205,9 @@ TEMPORARY = re.compile(r"^\..+\.([0-9a-f]{8})-(\d+)\.[a-z0-9_]+\.tmp$")
 
 
 def remove_dead_temporaries(folder: Path) -> None:
-    """Remove the temporary files in ``folder`` (``atomic_write_bytes``'s naming only) whose
-    process, on this host, no longer runs: SIGKILL or a power cut during a write leaves them."""
-    try:
-        entries = list(Path(folder).iterdir())
-    except OSError:
-        return
-    host = host_tag()
-    for entry in entries:
-        match = TEMPORARY.match(entry.name)
-        if match is None or match.group(1) != host or pid_alive(int(match.group(2))):
-            continue
+    """Remove the temporary files in ``folder`` (``atomic_write_bytes``'s naming only) that
+    ``dead_leftovers`` finds: SIGKILL or a power cut during a write leaves them."""
+    for entry in dead_leftovers(folder, TEMPORARY):
         if entry.is_file() and not entry.is_symlink():
             entry.unlink(missing_ok=True)
 
@@ -241,7 +247,7 @@ def _temporary(path: Path, data: bytes) -> str:
         _SWEPT.add(path.parent)
     tmp = None
     try:
-        prefix = f".{path.name}.{host_tag()}-{os.getpid()}."
+        prefix = owner_prefix(path.name)
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
