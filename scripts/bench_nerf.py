@@ -119,6 +119,7 @@ from muon_nerf.nerf.captures import (  # noqa: E402
     write_capture_scene,
     write_capture_subset,
 )
+from muon_nerf.nerf.config import ngp_mlp as registered_ngp_mlp  # noqa: E402
 from muon_nerf.nerf.config import ngp_trainer_config, trainer_config  # noqa: E402
 from muon_nerf.nerf.curves import (  # noqa: E402
     LearningCurve,
@@ -306,8 +307,8 @@ class NerfBenchConfig:
     evaluations included; needs a curve): a budget for a short machine lease. The record says
     where and why it stopped. None: no limit."""
     ngp_mlp: tuple[int, int] | None = None
-    """``ngp``: its position MLP as LAYERS WIDTH (linear layers, hidden width; the registered
-    ``muon-ngp`` has 4 64) instead of the registered one."""
+    """``ngp``: its position MLP as LAYERS WIDTH (linear layers, hidden width) instead of the
+    registered one (``muon_nerf.nerf.config.ngp_mlp``)."""
     device: str | None = None
     """None: the profile's (cpu / cuda)."""
     full: bool = False
@@ -1052,8 +1053,10 @@ def header_notes(config: dict, baseline: Baseline, at: float | None) -> str:
         )
     if config.get("ngp_mlp"):
         layers, width = config["ngp_mlp"]
+        registered = registered_ngp_mlp()
         notes.append(
-            f"ngp's position MLP: {layers} linear layers × {width} (the registered muon-ngp: 4 × 64)."
+            f"ngp's position MLP: {layers} linear layers × {width} (the registered muon-ngp: "
+            f"{registered.num_layers} × {registered.width})."
         )
     return "".join(note + "\n\n" for note in notes)
 
