@@ -165,6 +165,7 @@ nerf_part() {  # nerf_part NAME LIMIT ARGS...: bench_nerf.py into OUT/NAME once 
 long_part() {  # the convergence runs side by side, then a table each; OUT/long.tgz
   install_wheels
   local runs=() names=() name arch opt seed wide pids=() start=$SECONDS rc failed=0
+  local wide_mlp=(--ngp-mlp 6 128)  # LONG_WIDE's position MLP for ngp: 6 linear layers × 128
   for arch_opt in $LONG_METHODS; do
     [[ $arch_opt =~ ^(relu_pe|ngp):(adam|muon)$|^nerfacto:adam$ ]] \
       || { echo "== long: failed (LONG_METHODS takes relu_pe|ngp:adam|muon, nerfacto:adam; got $arch_opt)" | tee -a "$LOG"; FAILED=$((FAILED + 1)); return; }
@@ -179,7 +180,7 @@ long_part() {  # the convergence runs side by side, then a table each; OUT/long.
     name="$arch-$opt-seed$seed${wide:+-$wide}"
     OMP_NUM_THREADS=1 timeout "$LIMIT_LONG" python3 scripts/bench_nerf.py "${LONG_ARGS[@]}" --device "$DEVICE" \
       --archs "$arch" --optimizers "$opt" --seeds "$seed" --time-limit "$LONG_TIME_LIMIT" \
-      ${wide:+--ngp-mlp 6 128} --output "$OUT/long_runs/$name" --work "$WORK/long/$name" \
+      ${wide:+"${wide_mlp[@]}"} --output "$OUT/long_runs/$name" --work "$WORK/long/$name" \
       > "$OUT/long_runs/$name.log" 2>&1 &
     pids+=("$!"); names+=("$name")
   done
@@ -201,7 +202,7 @@ long_part() {  # the convergence runs side by side, then a table each; OUT/long.
   fi
   if ((${#wide_dirs[@]})); then
     part "long wide table" 120 python3 scripts/bench_nerf.py "${LONG_ARGS[@]}" --device "$DEVICE" --archs ngp --seeds 0 \
-      --time-limit "$LONG_TIME_LIMIT" --ngp-mlp 6 128 --table-only --merge "${wide_dirs[@]}" --output "$OUT/long_wide" --work "$WORK/long/wide"
+      --time-limit "$LONG_TIME_LIMIT" "${wide_mlp[@]}" --table-only --merge "${wide_dirs[@]}" --output "$OUT/long_wide" --work "$WORK/long/wide"
   fi
   tar czf "$OUT/long.tgz" -C "$OUT" --exclude=work long_runs $(cd "$OUT" && ls -d long long_wide 2>/dev/null)
   if [[ $failed != 0 ]]; then FAILED=$((FAILED + 1)); fi
