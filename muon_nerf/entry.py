@@ -27,3 +27,7 @@ def muon_sweep() -> None:
 
 def muon_sdf() -> None:
     _start("muon_nerf.sdf.entry")
+
+
+def muon_data() -> None:
+    _start("muon_nerf.runs.fetch")
