@@ -119,8 +119,14 @@ from muon_nerf.nerf.captures import (  # noqa: E402
     write_capture_scene,
     write_capture_subset,
 )
+from muon_nerf.nerf.config import (  # noqa: E402
+    NGP_ARCH,
+    ngp_trainer_config,
+    set_lrs,
+    trainer_config,
+    tuned_group_lrs,
+)
 from muon_nerf.nerf.config import ngp_mlp as registered_ngp_mlp  # noqa: E402
-from muon_nerf.nerf.config import ngp_trainer_config, trainer_config  # noqa: E402
 from muon_nerf.nerf.curves import (  # noqa: E402
     LearningCurve,
     StopRule,
@@ -138,6 +144,7 @@ from muon_nerf.nerf.model import GROUP_NAMES, MuonNeRFModel  # noqa: E402
 from muon_nerf.runs.cli import cli  # noqa: E402
 from muon_nerf.runs.io import atomic_write_bytes, missing_folders, write_json  # noqa: E402
 from muon_nerf.runs.plotting import draw_panel, new_figure, save_figure  # noqa: E402
+from muon_nerf.runs.task import Lrs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LEGO = ROOT.parent / "shared" / "data" / "nerf_synthetic" / "lego"
@@ -177,6 +184,12 @@ class Profile:
     """The scenes this profile is for."""
     curve_every: int = 0
     """Test PSNR/SSIM on a few test views every this many iterations (0: no curve)."""
+    offset: int = 0
+    """Blender: the first training view kept (0 ≤ offset < stride); ``scripts/tune_nerf.py``
+    tunes on views disjoint from the reported ones."""
+    eval_split: Literal["test", "val"] = "test"
+    """The held-out split scored: the tables' is ``test``; tuning scores ``val``, so no view a
+    table reports on chooses an lr."""
 
 
 PROFILES: dict[str, Profile] = {
@@ -353,7 +366,13 @@ def prepare_scene(cfg: NerfBenchConfig, profile: Profile, work: Path) -> Path:
         return write_sphere_scene(work / "sphere", size=profile.size, views=views)
     if not (cfg.data / "transforms_train.json").is_file():
         raise InputError(f"{cfg.data}/transforms_train.json not found: expected a Blender-format scene")
-    want = {"size": profile.size, "stride": profile.stride, "views": None, "eval_views": profile.test_views}
+    want = {
+        "size": profile.size,
+        "stride": profile.stride,
+        "views": None,
+        "eval_views": profile.test_views,
+        "offset": profile.offset,
+    }
     have = subset_selection(cfg.data)
     if have == want:
         return cfg.data
@@ -362,7 +381,12 @@ def prepare_scene(cfg: NerfBenchConfig, profile: Profile, work: Path) -> Path:
             f"{cfg.data} is already a subset ({have}) but the profile needs {want}: pass the full scene"
         )
     return write_blender_subset(
-        cfg.data, work / "scene", size=profile.size, stride=profile.stride, eval_views=profile.test_views
+        cfg.data,
+        work / "scene",
+        size=profile.size,
+        stride=profile.stride,
+        eval_views=profile.test_views,
+        offset=profile.offset,
     )
 
 
@@ -467,7 +491,7 @@ def capture_views(scene: Path) -> SceneViews:
 SCENE_VIEWS: dict[str, Callable[[Path], SceneViews]] = {"blender": blender_views, "capture": capture_views}
 
 
-NGP = "ngp"
+NGP = NGP_ARCH
 """``muon-ngp`` / ``muon-ngp-adam`` (hash grid + 4×64 ReLU MLP, proposal sampling) as an arch of
 the table: its own model and sampling at the profile's rays and iterations."""
 
@@ -581,15 +605,18 @@ def run_config(
     device: str,
     work: Path,
     ngp_mlp: tuple[int, int] | None = None,
+    lrs: Lrs | None = None,
 ) -> tuple[TrainerConfig, dict[str, Any]]:
     """The registered method's config (``muon-nerf[-ARCH][-adam]``) at the profile's scale, and
     its model settings for the record; ``ngp_mlp`` (layers, width) resizes ``muon-ngp``'s
-    position MLP."""
+    position MLP; ``lrs`` replaces the method's own lrs (``set_lrs``: a tuning trial's)."""
     if arch == NGP:
         base = ngp_trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer)
     else:
         base = trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer, arch=arch)
     config = profile_config(base, scene, f"{arch}-{optimizer}-seed{seed}", seed, profile, device, work)
+    if lrs is not None:
+        set_lrs(config, lrs, optimizer)
     # predict_normals only adds inference outputs (a backward pass per chunk), not metrics
     if arch == NGP:  # its own model and sampling
         chunk = {k: v for k, v in profile.model.items() if k == "eval_num_rays_per_chunk"}
@@ -635,8 +662,8 @@ def peer_config(
     return config, {"method": name, **PEERS[name][profile.kind](config.pipeline.model, profile)}
 
 
-def build_trainer(config: TrainerConfig, arch: str, seed: int) -> Trainer:
-    """The trainer of one run, set up as ``ns-train`` would (seeded, test split for eval), without
+def build_trainer(config: TrainerConfig, arch: str, seed: int, split: str = "test") -> Trainer:
+    """The trainer of one run, set up as ``ns-train`` would (seeded, ``split`` for eval), without
     another run's event writers; a peer (``PEERS``) gets LPIPS from cached weights only and our
     SSIM, so every row is scored by the same functions."""
     # nerfstudio keeps event writers in a module-level list; one run's must not log the next's
@@ -646,7 +673,7 @@ def build_trainer(config: TrainerConfig, arch: str, seed: int) -> Trainer:
     # our model builds LPIPS from cached weights itself; a peer's must be kept from downloading
     offline = unittest.mock.patch(PEER_LPIPS, _offline_lpips()) if arch in PEERS else contextlib.nullcontext()
     with offline:
-        trainer.setup(test_mode="test")  # the eval dataset is the test split
+        trainer.setup(test_mode=split)  # the eval dataset: "test" the test split, "val" the val split
     if arch in PEERS:
         trainer.pipeline.model.ssim = _our_ssim
     return trainer
@@ -681,6 +708,7 @@ def train_and_score(
     curve_views: list[int] | None = None,
     stop: StopRule | None = None,
     ngp_mlp: tuple[int, int] | None = None,
+    lrs: Lrs | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """One run, trained and scored. Returns its record and its renders of the first test view:
     ``rgb``, and ``depth`` colour-mapped with the accumulation. With ``curve_views`` its test
@@ -688,15 +716,17 @@ def train_and_score(
     curve's evaluations are kept out of ``seconds``, ``iterations_per_s`` and the step shares;
     ``stop`` may end it at a curve point (``iterations`` and ``stopped`` in the record). The
     points so far are also written to ``output/curves/RUN.json`` after each one: what a run
-    killed before its end (a machine lease running out) leaves of its curve.
+    killed before its end (a machine lease running out) leaves of its curve. ``lrs`` replaces the
+    method's lrs (a tuning trial); the record names the lrs it trained with either way, and is
+    scored on ``profile.eval_split``.
     A peer (``PEERS``) is built with LPIPS from cached weights only and scored with our SSIM."""
     if arch in PEERS:
         config, model_record = peer_config(scene, arch, seed, profile, device, work)
     else:
-        config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work, ngp_mlp)
+        config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work, ngp_mlp, lrs)
     cuda = device.startswith("cuda")
     t0 = time.perf_counter()
-    trainer = build_trainer(config, arch, seed)
+    trainer = build_trainer(config, arch, seed, profile.eval_split)
     timer = StepTimer(trainer.optimizers.optimizers, sync=cuda)
     curve = None
     if curve_views:
@@ -741,6 +771,8 @@ def train_and_score(
         "optimizer": optimizer,
         "seed": seed,
         "method": config.method_name,
+        # ours: the lrs of the tunable groups it trains; a peer trains at its own
+        **({"lrs": tuned_group_lrs(config, optimizer)} if arch not in PEERS else {}),
         "test_psnr": _finite(metrics["psnr"]),
         "test_psnr_std": _finite(metrics.get("psnr_std", math.nan)),
         "test_ssim": _finite(metrics["ssim"]),
@@ -812,28 +844,40 @@ def _to_adam_final(run: dict, runs: list[dict], at: str = "seconds") -> float | 
     return time_to_reach(run["curve"], adam["curve"][-1]["psnr"], at=at)
 
 
+def lrs_cell(run: dict) -> str:
+    """The lrs a run of ours trained with (``fields`` Adam lr, then Muon's), "–" for a peer's
+    (its own), "not recorded" for runs of ours recorded before lrs were (the then defaults)."""
+    if run["arch"] in PEERS:
+        return "–"
+    lrs = run.get("lrs")
+    return "not recorded" if lrs is None else " / ".join(f"{lr:.3g}" for lr in lrs.values())
+
+
 def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> tuple[str, list[dict]]:
-    """Markdown table: one row per (arch, optimizer), mean ± std over seeds, plus the baseline
-    row so a collapsed model is visible at a glance. With ``at`` (seconds), a column of each
+    """Markdown table: one row per (arch, optimizer, lrs), mean ± std over seeds, plus the
+    baseline row so a collapsed model is visible at a glance (runs of one method at other lrs
+    are other rows). With ``at`` (seconds), a column of each
     run's curve PSNR at that training time, and one of the training seconds each run of ours
     took to reach the final curve PSNR of the Adam run of its arch and seed (how much sooner Muon
     gets there; "–" where it never does), the same in iterations, and the iterations each run
     trained (fewer than planned where a stop rule ended it)."""
     timed = [] if at is None else [f"curve PSNR at {at:.0f} s (dB)", "s to Adam's final curve PSNR"]
     timed += [] if at is None else ["iterations to Adam's final", "iterations"]
-    header = ["arch", "optimizer", "seeds", "test PSNR (dB)", baseline.column, "SSIM", "LPIPS", *timed]
+    header = ["arch", "optimizer", "lrs (Adam / Muon)", "seeds", "test PSNR (dB)", baseline.column]
+    header += ["SSIM", "LPIPS", *timed]
     header += ["stable rank", "it/s", "train s", "optimizer steps (% of train s)"]
-    first = [baseline.row, "–", "–", f"{baseline.psnr:.2f}", "0.00"] + ["–"] * (len(header) - 5)
+    first = [baseline.row, "–", "–", "–", f"{baseline.psnr:.2f}", "0.00"] + ["–"] * (len(header) - 6)
     lines = [_table_line(header), "|" + "---|" * len(header), _table_line(first)]
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, str, str], list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["arch"], r["optimizer"]), []).append(r)
+        groups.setdefault((r["arch"], r["optimizer"], lrs_cell(r)), []).append(r)
     rows = []
-    for (arch, optimizer), rs in groups.items():
+    for (arch, optimizer, lrs), rs in groups.items():
         psnrs = [r["test_psnr"] for r in rs]
         row = {
             "arch": arch,
             "optimizer": optimizer,
+            "lrs": rs[0].get("lrs"),
             "seeds": [r["seed"] for r in rs],
             "test_psnr": psnrs,
             "test_ssim": [r["test_ssim"] for r in rs],
@@ -845,7 +889,7 @@ def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> 
             row["iterations_to_adam_final"] = [_to_adam_final(r, runs, "iteration") for r in rs]
             row["iterations"] = [r["iterations"] for r in rs]
         rows.append(row)
-        cells = [arch, optimizer, str(len(rs)), _mean_std(psnrs)]
+        cells = [arch, optimizer, lrs, str(len(rs)), _mean_std(psnrs)]
         cells += [_mean_std([p - baseline.psnr if p is not None else None for p in psnrs])]
         cells += [_mean_std(row["test_ssim"], 3), _mean_std([r["test_lpips"] for r in rs], 3)]
         if at is not None:

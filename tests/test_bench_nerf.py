@@ -17,6 +17,7 @@ pytest.importorskip("nerfstudio", reason="bench_nerf.py needs the [nerf] extra")
 
 from muon_nerf.fit.errors import InputError  # noqa: E402
 from muon_nerf.nerf.captures import capture_subset_selection, write_capture_scene  # noqa: E402
+from muon_nerf.nerf.config import method_lrs  # noqa: E402
 from muon_nerf.nerf.data import subset_selection, write_blender_subset, write_sphere_scene  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +48,13 @@ def test_bench_nerf_dry_run_writes_table_json_and_figure(tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "| arch | optimizer | seeds | test PSNR (dB) |" in proc.stdout
-    assert "| all-background (white) |" in proc.stdout and "| relu_pe | muon | 2 |" in proc.stdout
+    assert "| arch | optimizer | lrs (Adam / Muon) | seeds | test PSNR (dB) |" in proc.stdout
+    # each row names the lrs its runs trained with: the registered methods' (tuned, or defaults)
+    muon_lrs, _ = method_lrs("relu_pe")
+    lrs_cell = f"{muon_lrs.muon_adam_lr:.3g} / {muon_lrs.muon_lr:.3g}"
+    assert (
+        "| all-background (white) |" in proc.stdout and f"| relu_pe | muon | {lrs_cell} | 2 |" in proc.stdout
+    )
 
     results = _strict_json(out / "results.json")
     assert results["complete"] and results["seeds"] == [0, 1]
@@ -65,6 +71,11 @@ def test_bench_nerf_dry_run_writes_table_json_and_figure(tmp_path):
         assert 0 < run["test_psnr"] < 60 and -1 <= run["test_ssim"] <= 1
         assert run["final_stable_rank"] and all(r >= 1 for r in run["final_stable_rank"].values())
         assert 0 < run["optimizer_step_share"] < 1 and run["model"]["sampler"] == "coarse_fine"
+        want = {"fields": muon_lrs.lr} if run["optimizer"] == "adam" else {"fields": muon_lrs.muon_adam_lr}
+        assert run["lrs"] == {
+            **want,
+            **({"fields_muon": muon_lrs.muon_lr} if run["optimizer"] == "muon" else {}),
+        }
         # the Muon group's steps are part of all optimizer steps; Adam runs have no Muon group
         muon_share = run["muon_step_share"]
         assert (muon_share is None) == (run["optimizer"] == "adam")
@@ -80,7 +91,7 @@ def test_bench_nerf_dry_run_writes_table_json_and_figure(tmp_path):
         psnrs.append(-10 * math.log10(np.mean((rgb - 1) ** 2)))
     assert results["background_psnr"] == pytest.approx(np.mean(psnrs), abs=1e-6)
 
-    assert "| relu_pe | adam | 2 |" in (out / "results.md").read_text()
+    assert f"| relu_pe | adam | {muon_lrs.lr:.3g} | 2 |" in (out / "results.md").read_text()
     assert Image.open(out / "renders.png").size[0] > 0
     assert sorted(p.name for p in (out / "renders").iterdir())[0] == "relu_pe-adam-seed0.png"
 
@@ -218,7 +229,7 @@ def test_blender_subset_stride_keeps_every_kth_view_and_records_it(tmp_path):
     train = json.loads((pack / "transforms_train.json").read_text())["frames"]
     assert [f["file_path"] for f in train] == ["./train/r_0", "./train/r_4"]
     assert Image.open(pack / "train" / "r_4.png").size == (8, 8)
-    assert subset_selection(pack) == {"size": 8, "stride": 4, "views": None, "eval_views": 2}
+    assert subset_selection(pack) == {"size": 8, "stride": 4, "views": None, "eval_views": 2, "offset": 0}
     assert subset_selection(src) is None
 
 

@@ -45,13 +45,57 @@ from muon_nerf.nerf.scene import (
     PoseRefinement,
     SceneKind,
 )
-from muon_nerf.optim import OptimizerName
+from muon_nerf.optim import MUON_LR, OptimizerName
+from muon_nerf.runs.task import Lrs
+from muon_nerf.runs.tuned import tuned_lrs
 
 NERF_ADAM_LR = 5e-4
-"""Adam's lr for everything but the hidden matrices (vanilla NeRF's)."""
+"""Adam's lr for everything but the hidden matrices (vanilla NeRF's), where no tuned row sets it."""
 NGP_ADAM_LR = 1e-2
-"""Adam's lr (eps 1e-15) of instant-ngp and nerfacto: hash tables, proposal networks, and the
-``fields`` group of ``muon-ngp``."""
+"""Adam's lr (eps 1e-15) of instant-ngp and nerfacto: hash tables, proposal networks, and (where
+no tuned row sets it) the ``fields`` group of ``muon-ngp``."""
+NERF_TASK = "nerf"
+"""The task of the NeRF rows in the tuned-lr table (``scripts/tune_nerf.py``): one per position
+field arch, and ``ngp`` for ``muon-ngp``'s model."""
+NGP_ARCH = "ngp"
+
+
+def method_lrs(arch: str) -> tuple[Lrs, str]:
+    """The lrs of a method's tuned groups (``fields``: ``lr`` in Adam runs, ``muon_adam_lr`` in
+    Muon runs; ``fields_muon``: ``muon_lr``) for ``arch`` (a field arch, or ``ngp``), and where
+    they come from: the tuned table's NeRF row, else the defaults (vanilla NeRF's or instant-ngp's
+    Adam lr, Muon's own)."""
+    row = tuned_lrs(NERF_TASK, arch)
+    if row is not None:
+        return row, f"tuned: {NERF_TASK}/{arch}"
+    adam = untuned_adam_lr(arch)
+    return Lrs(adam, MUON_LR, adam), "defaults"
+
+
+def untuned_adam_lr(arch: str) -> float:
+    """The ``fields`` group's Adam lr where no tuned row sets it: instant-ngp's for ``ngp``,
+    vanilla NeRF's for a position-MLP field."""
+    return NGP_ADAM_LR if arch == NGP_ARCH else NERF_ADAM_LR
+
+
+def set_lrs(config: TrainerConfig, lrs: Lrs, hidden_optimizer: OptimizerName) -> None:
+    """Give ``config``'s ``fields`` group the Adam lr of ``hidden_optimizer``'s runs (``lrs.lr``
+    for Adam, ``lrs.muon_adam_lr`` or else ``lrs.lr`` for Muon) and ``fields_muon`` Muon's (an
+    Adam run's may be left unset: that group is empty there).
+    Every schedule derives its final lr from these (``decay``), so the 10× decay is kept."""
+    adam = lrs.lr if hidden_optimizer == "adam" or lrs.muon_adam_lr is None else lrs.muon_adam_lr
+    if adam is None or (hidden_optimizer == "muon" and lrs.muon_lr is None):
+        raise ValueError(f"a {hidden_optimizer} run's lrs lack the lr of a group it trains: {lrs}")
+    config.optimizers["fields"]["optimizer"].lr = adam
+    if lrs.muon_lr is not None:
+        config.optimizers["fields_muon"]["optimizer"].lr = lrs.muon_lr
+
+
+def tuned_group_lrs(config: TrainerConfig, hidden_optimizer: OptimizerName) -> dict[str, float]:
+    """The lrs of the groups :func:`set_lrs` sets that a run of ``hidden_optimizer`` trains, as
+    its record names them (an Adam run has no ``fields_muon`` parameters)."""
+    names = ("fields",) if hidden_optimizer == "adam" else ("fields", "fields_muon")
+    return {name: float(config.optimizers[name]["optimizer"].lr) for name in names}
 
 
 def _build_model(config: MuonNeRFModelConfig, **kwargs: Any):  # noqa: ANN202 - returns MuonNeRFModel
@@ -337,8 +381,10 @@ def trainer_config(
     eps, used by ``sampler proposal``; ``camera_opt``: nerfacto's, used by pose refinement), so
     ``--pipeline.model.hidden-optimizer`` can be flipped, ``--pipeline.model.field.arch``,
     ``--pipeline.model.sampler`` and the scene settings changed on any method. Every schedule but
-    the camera optimizer's (nerfacto's) decays 10× over ``max_num_iterations`` (float-safe)."""
-    return MuonNeRFTrainerConfig(
+    the camera optimizer's (nerfacto's) decays 10× over ``max_num_iterations`` (float-safe).
+    The ``fields`` and ``fields_muon`` lrs are the tuned table's row of ``arch`` where it has one
+    (:func:`method_lrs`)."""
+    config = MuonNeRFTrainerConfig(
         method_name=method_name,
         steps_per_eval_batch=500,
         steps_per_eval_image=1000,
@@ -379,6 +425,8 @@ def trainer_config(
         viewer=ViewerConfig(num_rays_per_chunk=1 << 12),
         vis="viewer",
     )
+    set_lrs(config, method_lrs(arch)[0], hidden_optimizer)
+    return config
 
 
 def ngp_trainer_config(
@@ -388,7 +436,8 @@ def ngp_trainer_config(
     :func:`ngp_mlp` (hash tables in ``fields_encoding``; the two 64×64 hidden matrices on Muon
     or Adam), 15 geometry features, a colour head of 3 layers × 64 (nerfacto's), proposal
     sampling (nerfacto's (256, 96) + 48 samples), 4096 rays per batch, and Adam at instant-ngp's
-    lr 1e-2 / eps 1e-15 for the ``fields`` group too. Everything else as :func:`trainer_config`."""
+    eps 1e-15 for the ``fields`` group too, its lr and Muon's the table's ``ngp`` row where it has
+    one (instant-ngp's 1e-2 where not). Everything else as :func:`trainer_config`."""
     config = trainer_config(method_name, hidden_optimizer, "hash", max_num_iterations)
     model = config.pipeline.model
     assert isinstance(model, MuonNeRFModelConfig)
@@ -405,4 +454,5 @@ def ngp_trainer_config(
         "optimizer": AdamOptimizerConfig(lr=NGP_ADAM_LR, eps=1e-15),
         "scheduler": FloatExponentialDecaySchedulerConfig(decay=10),
     }
+    set_lrs(config, method_lrs(NGP_ARCH)[0], hidden_optimizer)
     return config

@@ -135,13 +135,17 @@ def write_blender_subset(
     size: int = 50,
     eval_views: int = 1,
     stride: int | None = None,
+    offset: int = 0,
 ) -> Path:
-    """``views`` evenly spaced training views (or, with ``stride``, every ``stride``-th one: the
-    WIRE/FINER protocol keeps every 4th of lego's 100) and ``eval_views`` evenly spaced val and
+    """``views`` evenly spaced training views (or, with ``stride``, every ``stride``-th one from
+    ``offset``: the WIRE/FINER protocol keeps views 0, 4, 8, … of lego's 100; offset 2 keeps the
+    disjoint 2, 6, 10, …, a second scene for tuning) and ``eval_views`` evenly spaced val and
     test views of a Blender scene, resized to ``size``×``size`` with their field of view
     unchanged. Records the selection in ``subset.json``."""
     if stride is not None and stride < 1:
         raise InputError(f"stride must be >= 1, got {stride}")
+    if offset and (stride is None or not 0 <= offset < stride):
+        raise InputError(f"offset {offset} needs a stride above it (0 <= offset < stride), not {stride}")
     check_replaceable(out)
     with staged_dir(out, overwrite=True) as stage:
         chosen_names: dict[str, list[str]] = {}
@@ -151,7 +155,7 @@ def write_blender_subset(
                 raise InputError(f"{transforms} not found: expected a Blender-format scene folder")
             meta = json.loads(transforms.read_text())
             if split == "train" and stride is not None:
-                chosen = np.arange(0, len(meta["frames"]), stride)
+                chosen = np.arange(offset, len(meta["frames"]), stride)
             else:
                 count = views if split == "train" else eval_views
                 chosen = np.linspace(0, len(meta["frames"]) - 1, count).round().astype(int)
@@ -163,7 +167,7 @@ def write_blender_subset(
                 frames.append((Path(frame["file_path"]).name, np.asarray(image), frame["transform_matrix"]))
             _write_split(stage, split, frames, float(meta["camera_angle_x"]))
             chosen_names[split] = [name for name, _, _ in frames]
-        selection = {"size": size, "stride": stride, "views": None if stride else views}
+        selection = {"size": size, "stride": stride, "views": None if stride else views, "offset": offset}
         write_json(
             stage / SUBSET_FILE,
             {"source": str(src), **selection, "eval_views": eval_views, "frames": chosen_names},
@@ -173,12 +177,14 @@ def write_blender_subset(
 
 def subset_selection(scene: Path) -> dict | None:
     """The selection ``write_blender_subset`` recorded for ``scene`` (size, stride, views,
-    eval_views), or None for a scene it did not write."""
+    eval_views, offset), or None for a scene it did not write. Subsets written before offsets
+    existed start at view 0."""
     path = Path(scene) / SUBSET_FILE
     if not path.is_file():
         return None
     meta = json.loads(path.read_text())
-    return {key: meta.get(key) for key in ("size", "stride", "views", "eval_views")}
+    selection = {key: meta.get(key) for key in ("size", "stride", "views", "eval_views")}
+    return {**selection, "offset": meta.get("offset", 0)}
 
 
 LEGO = Path("../shared/data/nerf_synthetic/lego")
@@ -202,6 +208,8 @@ class DataArgs:
     """Held-out views (evenly spaced): val and test of kind subset, val = test of kind capture."""
     stride: int | None = None
     """Keep every ``stride``-th training view instead (4: the WIRE/FINER lego protocol)."""
+    offset: int = 0
+    """With ``stride``: the first training view kept (0 ≤ offset < stride)."""
     max_side: int = 100
     """kind capture-subset: longest image side of the copy (never upscaled)."""
 
@@ -210,7 +218,9 @@ def main() -> None:
     args = cli(DataArgs, sys.argv[1:], "python -m muon_nerf.nerf.data")
     if args.kind == "subset":
         src = LEGO if args.src is None else args.src
-        out = write_blender_subset(src, args.out, args.views, args.size, args.eval_views, args.stride)
+        out = write_blender_subset(
+            src, args.out, args.views, args.size, args.eval_views, args.stride, args.offset
+        )
     elif args.kind == "sphere":
         out = write_sphere_scene(args.out, args.size, {"train": args.views, "val": 1, "test": 1})
     else:

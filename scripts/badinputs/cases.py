@@ -1358,6 +1358,38 @@ def cases() -> list[Case]:
             timeout=300,
         )
     )
+    tn = ["python", "$R/scripts/tune_nerf.py", "--dry-run", "--output", "out"]
+    add(Case("tune-nerf-offset-0", [*tn, "--offsets", "0"], msg="--offsets must be distinct views"))
+    add(Case("tune-nerf-shard-2-of-2", [*tn, "--shard", "2", "2"], msg="--shard I N needs"))
+    add(Case("tune-nerf-muon-lr-nan", [*tn, "--muon-lrs", "nan"], msg="--muon-lrs must be finite"))
+
+    # --- muon-data -------------------------------------------------------------------------------
+    add(Case("data-unknown-name", ["muon-data", "fetch", "lego2", "--to", "d"], msg="unknown dataset"))
+    add(
+        Case(
+            "data-to-a-file",
+            ["muon-data", "fetch", "audio", "--to", "afile"],
+            msg="cannot write",
+            setup=write("afile", "x"),
+        )
+    )
+    add(
+        Case(
+            "data-wrong-file-kept",
+            ["muon-data", "fetch", "audio", "--to", "d"],
+            msg="d/audio/gt_bach.wav",
+            setup=write("d/audio/gt_bach.wav", "not the clip"),
+            note="a file in the way with another SHA-256 is refused before any download, and kept",
+        )
+    )
+    add(
+        Case(
+            "data-manifest-corrupt",
+            ["muon-data", "fetch", "--manifest", "m.json", "--to", "d"],
+            msg="m.json",
+            setup=write("m.json", "{not json"),
+        )
+    )
     bq = ["python", "$R/scripts/bench_quality.py", "--tasks", "--extra=--steps 2 --width 8"]
     add(
         Case(
@@ -1399,6 +1431,13 @@ def cases() -> list[Case]:
             msg="stride must be >= 1",
         )
     )  # noqa: E501
+    add(
+        Case(
+            "data-subset-offset-past-stride",
+            [*data, "subset", "--src", SCENE, "--out", "out", "--stride", "2", "--offset", "2"],
+            msg="offset 2 needs a stride above it",
+        )
+    )
     add(Case("data-no-kind", data, msg="kind"))
     add(
         Case(

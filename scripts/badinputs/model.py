@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-PROGRAMS = ("muon-fit", "muon-sdf", "muon-sweep", "ns-train")
+PROGRAMS = ("muon-fit", "muon-sdf", "muon-sweep", "muon-data", "ns-train")
 SLOW_PROGRAMS = ("muon-sweep", "ns-train")
 """Programs whose every case takes tens of seconds (Ray's start, nerfstudio's import)."""
 SLOW_TIMEOUT = 240.0
