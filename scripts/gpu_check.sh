@@ -18,12 +18,18 @@
 #      slower each (docs/results/nerf_gpu_h200_long says how much), so a lease holds few. Then
 #      one table each (--table-only --merge) in OUT_DIR/long and OUT_DIR/long_wide, packed with
 #      every run's log and partial curves into OUT_DIR/long.tgz
+#   6. tune: the NeRF lr grid (scripts/tune_nerf.py; issue 28) at the *cpu* profile on the tuning
+#      scene (lego 100², training views 2, 6, …, scored on 10 val views), TUNE_ARCHS (default
+#      "relu_pe siren finer"), TUNE_ITERATIONS (default 1000) per trial, TUNE_SHARDS (default 12)
+#      processes side by side, all stopped after LIMIT_TUNE (default 540 s); every finished trial
+#      is kept. OUT_DIR/tune holds one sweep.json per arch (scripts/tuned_lrs.py --sweeps reads
+#      them), packed with the shards' logs into OUT_DIR/tune.tgz
 # Results land as JSON directly in OUT_DIR (default outputs/gpu_check; the NeRF part's in
 # OUT_DIR/nerf and OUT_DIR/ngp), with one log, gpu_check.log. Each part has its own time limit and a failing part
 # is logged and skipped, so a short device lease always brings back whatever finished (the NeRF
 # benchmark rewrites its results after every run). The exit status is the number of failed parts.
 #
-#   scripts/gpu_check.sh [--dry-run] [--only speed,image,nerf,ngp,long] [OUT_DIR]
+#   scripts/gpu_check.sh [--dry-run] [--only speed,image,nerf,ngp,long,tune] [OUT_DIR]
 #
 # --dry-run runs every part at toy size on the CPU (the bundled image, a few steps, a toy NeRF
 # scene), so the script itself is tested where no GPU is. --only runs the named parts.
@@ -37,7 +43,8 @@
 # gpu profile's 2000), LIMIT_NERF (default 420 s) and LIMIT_NGP (default 240 s) adjust it. The
 # GPU run, carrying the wheels and the data: scripts/gpu_check.sh --only nerf,ngp. The long part
 # reads MUON_NERF_LEGO100 (default .devdata/lego100: the same subset command with --size 100) and
-# LIMIT_LONG (default 520 s for all its runs).
+# LIMIT_LONG (default 520 s for all its runs). The tune part reads MUON_NERF_LEGO100V2 (default
+# .devdata/lego100v2: the subset command with --size 100 --offset 2).
 set -uo pipefail
 DRY=0
 ONLY=""
@@ -50,7 +57,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 for p in ${ONLY//,/ }; do
-  [[ $p =~ ^(speed|image|nerf|ngp|long)$ ]] || { echo "error: --only takes speed, image, nerf, ngp, long; got $p" >&2; exit 2; }
+  [[ $p =~ ^(speed|image|nerf|ngp|long|tune)$ ]] \
+    || { echo "error: --only takes speed, image, nerf, ngp, long, tune; got $p" >&2; exit 2; }
 done
 want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,6 +80,8 @@ if [[ $DRY == 1 ]]; then
   LONG_ARGS=(--dry-run --iterations 4 --curve-every 1 --curve-views 2 --stop-gain 0.2 --stop-window 2)
   LONG_SEEDS="0"; LIMIT_LONG=600; LONG_TIME_LIMIT=300
   LONG_METHODS=${LONG_METHODS:-"relu_pe:adam relu_pe:muon"}; LONG_WIDE=${LONG_WIDE:-0}
+  TUNE_ARGS=(--dry-run --archs relu_pe --adam-lrs 1e-3 --muon-lrs 0.05 --muon-adam-lrs 1e-3)
+  TUNE_SHARDS=2; LIMIT_TUNE=300
 else
   python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: use --dry-run')" \
     || exit 1
@@ -89,6 +99,10 @@ else
              --curve-every 500 --curve-views 10 --stop-gain 0.2 --stop-window 2000)
   LONG_SEEDS=${LONG_SEEDS:-"0 1"}; LIMIT_LONG=${LIMIT_LONG:-480}; LONG_TIME_LIMIT=${LONG_TIME_LIMIT:-350}
   LONG_METHODS=${LONG_METHODS:-"relu_pe:adam relu_pe:muon"}; LONG_WIDE=${LONG_WIDE:-0}
+  read -ra tune_archs <<< "${TUNE_ARCHS:-relu_pe siren finer}"
+  TUNE_ARGS=(--profile cpu --data "${MUON_NERF_LEGO100V2:-$ROOT/.devdata/lego100v2}" --archs "${tune_archs[@]}"
+             --iterations "${TUNE_ITERATIONS:-1000}")
+  TUNE_SHARDS=${TUNE_SHARDS:-12}; LIMIT_TUNE=${LIMIT_TUNE:-540}
 fi
 python3 -c "import json, torch; print(json.dumps({'device': torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', 'torch': torch.__version__}))" > "$OUT/device.json"
 
@@ -208,8 +222,29 @@ long_part() {  # the convergence runs side by side, then a table each; OUT/long.
   if [[ $failed != 0 ]]; then FAILED=$((FAILED + 1)); fi
 }
 
+tune_part() {  # the NeRF lr grid, TUNE_SHARDS processes side by side; OUT/tune.tgz
+  install_wheels
+  local pids=() i rc failed=0 start=$SECONDS
+  mkdir -p "$OUT/tune"
+  echo "== tune: $TUNE_SHARDS processes side by side (limit ${LIMIT_TUNE}s): ${TUNE_ARGS[*]}" | tee -a "$LOG"
+  for ((i = 0; i < TUNE_SHARDS; i++)); do
+    OMP_NUM_THREADS=1 timeout "$LIMIT_TUNE" python3 scripts/tune_nerf.py "${TUNE_ARGS[@]}" --device "$DEVICE" \
+      --shard "$i" "$TUNE_SHARDS" --output "$OUT/tune" --work "$WORK/tune" > "$OUT/tune/shard$i.log" 2>&1 &
+    pids+=("$!")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"; rc=$?
+    echo "== tune shard $i: exit $rc after $((SECONDS - start))s; $(grep -c '^    ok' "$OUT/tune/shard$i.log") trials ok" \
+      | tee -a "$LOG"
+    if [[ $rc != 0 ]]; then failed=1; fi
+  done
+  tar czf "$OUT/tune.tgz" -C "$OUT" --exclude=work --exclude=.lock tune
+  if [[ $failed != 0 ]]; then FAILED=$((FAILED + 1)); fi
+}
+
 if want nerf; then nerf_part nerf "$LIMIT_NERF" "${NERF_ARGS[@]}"; fi
 if want ngp; then nerf_part ngp "$LIMIT_NGP" "${NGP_ARGS[@]}"; fi
 if want long; then long_part; fi
+if want tune; then tune_part; fi
 echo "results in $OUT: $(ls "$OUT" | tr '\n' ' '); failed parts: $FAILED" | tee -a "$LOG"
 exit "$FAILED"

@@ -32,7 +32,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -190,6 +190,7 @@ def run_trial(trial: Trial, scene: Path, profile: Profile, cfg: TuneNerfConfig, 
         "status": "ok" if ok else "diverged",
         "value": value,
         "step": run["iterations"],
+        "seed": cfg.seed,
         "metrics": {
             "ssim": run["test_ssim"],
             "stable_rank": run["mean_stable_rank"],
@@ -204,8 +205,11 @@ def run_trial(trial: Trial, scene: Path, profile: Profile, cfg: TuneNerfConfig, 
 
 
 def sweep_record(cfg: TuneNerfConfig, arch: str, offset: int, profile: Profile, kept: dict) -> dict:
-    """``sweep.json`` of one (arch, offset) in ``muon-sweep``'s format, from the trials kept so far."""
-    order = [t.name for t in trials(cfg) if t.arch == arch]
+    """``sweep.json`` of one (arch, offset) in ``muon-sweep``'s format, from every trial kept in its
+    folder: this invocation's grid in its order, then those an earlier grid left (an extended
+    grid adds to a sweep, never drops from it)."""
+    grid = [t.name for t in trials(cfg) if t.arch == arch]
+    order = grid + sorted(set(kept) - set(grid))
     rows = [{"index": i, **kept[name]} for i, name in enumerate(order) if name in kept]
     best = {}
     for name in ("adam", "muon"):
@@ -234,13 +238,28 @@ def sweep_record(cfg: TuneNerfConfig, arch: str, offset: int, profile: Profile, 
             "iterations": profile.iterations,
             "rays": profile.rays,
             "model": profile.model if arch != NGP else "muon-ngp's own",
-            "args": asdict(cfg),
         },
         "hardware": machine(cfg.device or profile.device),
         "planned_trials": len(order),
         "trials": rows,
         "best": best,
     }
+
+
+def check_kept(folder: Path, profile: Profile, seed: int) -> None:
+    """Refuse to add trials to a sweep whose kept trials trained another number of iterations or
+    seed: one sweep compares lrs at one budget."""
+    for path in sorted((folder / "trials").glob("*.json")):
+        try:
+            kept = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise InputError(f"cannot read {path}: {err}") from None
+        ran = (kept.get("step"), kept.get("seed", seed))
+        if kept.get("status") == "ok" and ran != (profile.iterations, seed):
+            raise InputError(
+                f"{path} trained {kept.get('step')} iterations (seed {kept.get('seed')}), not "
+                f"{profile.iterations} (seed {seed}): choose another --output"
+            )
 
 
 @contextlib.contextmanager
@@ -265,6 +284,9 @@ def main(cfg: TuneNerfConfig) -> int:
     work = cfg.work or cfg.output / "work"
     index, count = cfg.shard
     mine = [t for i, t in enumerate(trials(cfg)) if i % count == index]
+    for offset in cfg.offsets:  # before any training: every sweep this invocation adds to
+        for arch in cfg.archs:
+            check_kept(cfg.output / signal_name(arch, offset), tuning_profile(cfg, offset), cfg.seed)
     for offset in cfg.offsets:
         profile = tuning_profile(cfg, offset)
         bench_cfg = NerfBenchConfig(profile=cfg.profile, data=cfg.data, dry_run=cfg.dry_run)

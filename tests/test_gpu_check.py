@@ -51,6 +51,8 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
         "nerf",
         "ngp",
         "speed.json",
+        "tune",
+        "tune.tgz",
     ]
     # a few toy steps learn little, but a field that outputs zeros or NaN scores the black
     # image's PSNR or NaN: every fit must beat black by a margin
@@ -82,8 +84,14 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
     # (a toy run may or may not gain 0.2 dB over 2 iterations: test_bench_nerf pins the rule down)
     assert all(r["stopped"] in ("converged", None) and r["test_psnr"] > 5 for r in long["runs"]), long["runs"]
     assert long["config"]["stop"] == {"gain": 0.2, "window": 2, "seconds": 300.0}
+    # the tune part: its two processes shared the grid (one trial each) into one sweep
+    sweep = json.loads((tmp_path / "tune" / "relu_pe-views2" / "sweep.json").read_text())
+    assert sorted((t["optimizer"], t["status"]) for t in sweep["trials"]) == [("adam", "ok"), ("muon", "ok")]
+    assert all(t["value"] > 5 for t in sweep["trials"]), sweep["trials"]
 
 
 def test_gpu_check_only_refuses_unknown_parts(tmp_path):
     proc = _gpu_check("--dry-run", "--only", "nerf,bogus", str(tmp_path))
-    assert proc.returncode == 2 and "--only takes speed, image, nerf, ngp, long; got bogus" in proc.stderr
+    assert (
+        proc.returncode == 2 and "--only takes speed, image, nerf, ngp, long, tune; got bogus" in proc.stderr
+    )
