@@ -217,7 +217,9 @@ def sweep_record(cfg: TuneNerfConfig, arch: str, offset: int, profile: Profile, 
         if done:
             best[name] = max(done, key=lambda r: r["value"])
     selection = {"size": profile.size, "stride": profile.stride, "offset": offset, "eval_split": "val"}
-    data = {"scene": str(cfg.data), **selection, "eval_views": profile.test_views}
+    # the first view under its own name: tuned_lrs.py reads a data "offset" as an audio clip's start
+    data = {"scene": str(cfg.data), "size": profile.size, "stride": profile.stride, "first_view": offset}
+    data |= {"eval_split": "val", "eval_views": profile.test_views}
     return {
         "task": NERF_TASK,
         "signal": {"task": NERF_TASK, "source": f"{cfg.data.name}@views{offset}", **selection},
