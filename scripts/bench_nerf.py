@@ -121,10 +121,13 @@ from muon_nerf.nerf.captures import (  # noqa: E402
 )
 from muon_nerf.nerf.config import (  # noqa: E402
     NGP_ARCH,
+    group_lrs,
+    method_lrs,
     ngp_trainer_config,
     set_lrs,
     trainer_config,
     tuned_group_lrs,
+    untuned_lrs,
 )
 from muon_nerf.nerf.config import ngp_mlp as registered_ngp_mlp  # noqa: E402
 from muon_nerf.nerf.curves import (  # noqa: E402
@@ -322,6 +325,10 @@ class NerfBenchConfig:
     ngp_mlp: tuple[int, int] | None = None
     """``ngp``: its position MLP as LAYERS WIDTH (linear layers, hidden width) instead of the
     registered one (``muon_nerf.nerf.config.ngp_mlp``)."""
+    lrs: Literal["tuned", "untuned"] = "tuned"
+    """tuned: each method's own lrs (the tuned table's NeRF row where it has one); untuned: the
+    lrs every NeRF table was measured at before those rows (Adam 5e-4, or instant-ngp's 1e-2 for
+    ngp; Muon 0.02). A kept run (``--resume``, ``--merge``) must have trained at this choice's."""
     device: str | None = None
     """None: the profile's (cpu / cuda)."""
     full: bool = False
@@ -846,11 +853,12 @@ def _to_adam_final(run: dict, runs: list[dict], at: str = "seconds") -> float | 
 
 def lrs_cell(run: dict) -> str:
     """The lrs a run of ours trained with (``fields`` Adam lr, then Muon's), "–" for a peer's
-    (its own), "not recorded" for runs of ours recorded before lrs were (the then defaults)."""
+    (its own); a run recorded before runs recorded them trained at the untuned ones."""
     if run["arch"] in PEERS:
         return "–"
     lrs = run.get("lrs")
-    return "not recorded" if lrs is None else " / ".join(f"{lr:.3g}" for lr in lrs.values())
+    known = lrs or group_lrs(untuned_lrs(run["arch"]), run["optimizer"])
+    return " / ".join(f"{lr:.3g}" for lr in known.values()) + ("" if lrs else " (untuned)")
 
 
 def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> tuple[str, list[dict]]:
@@ -1209,6 +1217,7 @@ def gather_runs(cfg: NerfBenchConfig, config: dict) -> list[dict]:
             key = (r["arch"], r["optimizer"], r["seed"])
             if key in runs:
                 continue
+            check_kept_lrs(folder, r, cfg.lrs)
             runs[key] = r
             for image in RENDERS:
                 source, target = render_path(folder, *key, image), render_path(cfg.output, *key, image)
@@ -1216,6 +1225,28 @@ def gather_runs(cfg: NerfBenchConfig, config: dict) -> list[dict]:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     atomic_write_bytes(target, source.read_bytes())
     return list(runs.values())
+
+
+def chosen_lrs(arch: str, choice: str) -> Lrs | None:
+    """The lrs a run of ours trains with under ``--lrs choice``: None for tuned (the method's
+    own, ``method_lrs``), the untuned ones otherwise."""
+    return untuned_lrs(arch) if choice == "untuned" else None
+
+
+def check_kept_lrs(folder: Path, run: dict, choice: str) -> None:
+    """Refuse a kept run of ours that trained at other lrs than ``--lrs choice`` gives its
+    method now: a table row mixes no lrs. A run recorded before runs recorded their lrs trained
+    at the untuned ones (the only ones there were)."""
+    arch, optimizer = run["arch"], run["optimizer"]
+    if arch in PEERS:
+        return
+    trained = run.get("lrs") or group_lrs(untuned_lrs(arch), optimizer)
+    want = group_lrs(chosen_lrs(arch, choice) or method_lrs(arch)[0], optimizer)
+    if trained != want:
+        raise InputError(
+            f"{folder}: {arch} {optimizer} seed {run['seed']} trained at lrs {trained}, not the "
+            f"{choice} {want}: give --lrs {'untuned' if choice == 'tuned' else 'tuned'} or another --output"
+        )
 
 
 def planned_archs(cfg: NerfBenchConfig, kind: SceneKind = "blender") -> tuple[str, ...]:
@@ -1389,6 +1420,7 @@ def main(cfg: NerfBenchConfig) -> dict:
             **({"curve": {"every": profile.curve_every, "views": curve_views}} if curve_views else {}),
             "stop": asdict(stop) if stop else None,
             "ngp_mlp": list(cfg.ngp_mlp) if cfg.ngp_mlp else None,
+            "lrs": cfg.lrs,
             "args": asdict(cfg),
         },
         "machine": machine(device),
@@ -1423,7 +1455,18 @@ def main(cfg: NerfBenchConfig) -> dict:
             f"[bold][{i}/{len(todo)}][/] {arch} {optimizer} seed {seed}: {profile.iterations} iterations"
         )
         record, renders = train_and_score(
-            scene, arch, optimizer, seed, profile, device, work, cfg.output, curve_views, stop, cfg.ngp_mlp
+            scene,
+            arch,
+            optimizer,
+            seed,
+            profile,
+            device,
+            work,
+            cfg.output,
+            curve_views,
+            stop,
+            cfg.ngp_mlp,
+            chosen_lrs(arch, cfg.lrs),
         )
         for image in kept_images:
             save_render(render_path(cfg.output, arch, optimizer, seed, image), renders[image])

@@ -53,7 +53,7 @@ from bench_nerf import (  # noqa: E402
 
 from muon_nerf.fields import ARCHITECTURES  # noqa: E402
 from muon_nerf.fit.errors import InputError, run_cli  # noqa: E402
-from muon_nerf.nerf.config import NERF_TASK, untuned_adam_lr  # noqa: E402
+from muon_nerf.nerf.config import NERF_TASK, untuned_lrs  # noqa: E402
 from muon_nerf.runs.cli import cli  # noqa: E402
 from muon_nerf.runs.io import write_json  # noqa: E402
 from muon_nerf.runs.task import Lrs  # noqa: E402
@@ -62,7 +62,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TUNED_ARCHS = ("relu_pe", "siren", "finer", NGP)
 METRIC = "val_psnr"
 ADAM_SCALES = (0.5, 1.0, 2.0, 4.0)
-"""Default Adam grid: these multiples of the arch's untuned Adam lr (vanilla NeRF's, instant-ngp's)."""
+"""Default Adam grid: these multiples of the arch's untuned Adam lr (vanilla NeRF's, instant-ngp's):
+the sweep's start, whatever the tuned table already holds."""
 MUON_ADAM_SCALES = (1.0, 2.0)
 """Default grid of a Muon run's Adam part: these multiples of the same."""
 
@@ -136,7 +137,7 @@ def trials(cfg: TuneNerfConfig) -> list[Trial]:
     """Every (arch, optimizer, lrs) of the grid, in a fixed order (what ``--shard`` divides)."""
     out = []
     for arch in cfg.archs:
-        base = untuned_adam_lr(arch)
+        base = untuned_lrs(arch).lr
         adam_lrs = cfg.adam_lrs or tuple(base * s for s in ADAM_SCALES)
         muon_adam_lrs = cfg.muon_adam_lrs or tuple(base * s for s in MUON_ADAM_SCALES)
         if "adam" in cfg.optimizers:

@@ -171,7 +171,10 @@ def test_merge_joins_tables_run_side_by_side(tmp_path):
 
     results(tmp_path / "a", "relu_pe", [0, 1])
     results(tmp_path / "b", "siren", [0])
-    cfg = bench.NerfBenchConfig(archs=("siren", "relu_pe"), resume=True, merge=(tmp_path / "b",))
+    # runs recorded without their lrs trained at the untuned ones
+    cfg = bench.NerfBenchConfig(
+        archs=("siren", "relu_pe"), resume=True, merge=(tmp_path / "b",), lrs="untuned"
+    )
     cfg.output = tmp_path / "a"
     runs = sorted(bench.gather_runs(cfg, config), key=bench.run_order(cfg.archs))
     assert [(r["arch"], r["optimizer"], r["seed"]) for r in runs] == [
@@ -182,6 +185,35 @@ def test_merge_joins_tables_run_side_by_side(tmp_path):
     assert bench.render_path(tmp_path / "a", "siren", "adam", 0).is_file()  # its render came along
     with pytest.raises(InputError, match="no results.json"):
         bench.gather_runs(bench.NerfBenchConfig(merge=(tmp_path / "missing",)), config)
+
+
+def test_kept_runs_must_have_trained_at_the_lrs_chosen(tmp_path, monkeypatch):
+    """A table row never mixes lrs: a kept run is refused unless it trained at what --lrs gives its
+    method now; one recorded before runs recorded lrs trained at the untuned ones."""
+    from muon_nerf.runs import tuned
+    from muon_nerf.runs.tuned import TunedLrs
+
+    bench = _bench_module()
+    row = TunedLrs("nerf", "relu_pe", 8e-3, 4e-3, 0.1, ())
+    monkeypatch.setattr(tuned, "tuned_table", lambda: {("nerf", "relu_pe"): row})
+    old = {"arch": "relu_pe", "optimizer": "muon", "seed": 0}
+    new = {**old, "lrs": {"fields": 4e-3, "fields_muon": 0.1}}
+    peer = {"arch": "nerfacto", "optimizer": "adam", "seed": 0}
+    bench.check_kept_lrs(tmp_path, new, "tuned")
+    bench.check_kept_lrs(tmp_path, old, "untuned")
+    bench.check_kept_lrs(tmp_path, peer, "tuned")  # a peer trains at its own
+    with pytest.raises(InputError, match="relu_pe muon seed 0 trained at lrs .*0.0005.*give --lrs untuned"):
+        bench.check_kept_lrs(tmp_path, old, "tuned")
+    with pytest.raises(InputError, match="not the untuned"):
+        bench.check_kept_lrs(tmp_path, new, "untuned")
+    # the table names each row's lrs, the untuned ones of runs that did not record them
+    assert bench.lrs_cell(new) == "0.004 / 0.1" and bench.lrs_cell(old) == "0.0005 / 0.02 (untuned)"
+    assert bench.lrs_cell(peer) == "–"
+    # --lrs untuned trains our runs at those, tuned at the method's own (None: the config's)
+    assert (
+        bench.chosen_lrs("relu_pe", "untuned").muon_lr == 0.02
+        and bench.chosen_lrs("relu_pe", "tuned") is None
+    )
 
 
 def test_default_plan_is_the_committed_cpu_table():

@@ -63,32 +63,35 @@ NGP_ARCH = "ngp"
 def method_lrs(arch: str) -> tuple[Lrs, str]:
     """The lrs of a method's tuned groups (``fields``: ``lr`` in Adam runs, ``muon_adam_lr`` in
     Muon runs; ``fields_muon``: ``muon_lr``) for ``arch`` (a field arch, or ``ngp``), and where
-    they come from: the tuned table's NeRF row, else the defaults (vanilla NeRF's or instant-ngp's
-    Adam lr, Muon's own)."""
+    they come from: the tuned table's NeRF row, else :func:`untuned_lrs`."""
     row = tuned_lrs(NERF_TASK, arch)
     if row is not None:
         return row, f"tuned: {NERF_TASK}/{arch}"
-    adam = untuned_adam_lr(arch)
-    return Lrs(adam, MUON_LR, adam), "defaults"
+    return untuned_lrs(arch), "defaults"
 
 
-def untuned_adam_lr(arch: str) -> float:
-    """The ``fields`` group's Adam lr where no tuned row sets it: instant-ngp's for ``ngp``,
-    vanilla NeRF's for a position-MLP field."""
-    return NGP_ADAM_LR if arch == NGP_ARCH else NERF_ADAM_LR
+def untuned_lrs(arch: str) -> Lrs:
+    """The lrs before (and, for an arch without a row, besides) the tuned table's NeRF rows: Adam
+    at instant-ngp's lr for ``ngp``, vanilla NeRF's for a position-MLP field; Muon at its own."""
+    adam = NGP_ADAM_LR if arch == NGP_ARCH else NERF_ADAM_LR
+    return Lrs(adam, MUON_LR, adam)
 
 
-def set_lrs(config: TrainerConfig, lrs: Lrs, hidden_optimizer: OptimizerName) -> None:
-    """Give ``config``'s ``fields`` group the Adam lr of ``hidden_optimizer``'s runs (``lrs.lr``
-    for Adam, ``lrs.muon_adam_lr`` or else ``lrs.lr`` for Muon) and ``fields_muon`` Muon's (an
-    Adam run's may be left unset: that group is empty there).
-    Every schedule derives its final lr from these (``decay``), so the 10× decay is kept."""
+def group_lrs(lrs: Lrs, hidden_optimizer: OptimizerName) -> dict[str, float]:
+    """The lr of each tunable group a run of ``hidden_optimizer`` trains: ``fields`` (``lrs.lr``
+    for Adam; ``lrs.muon_adam_lr``, else ``lrs.lr``, for Muon) and, for Muon, ``fields_muon``."""
     adam = lrs.lr if hidden_optimizer == "adam" or lrs.muon_adam_lr is None else lrs.muon_adam_lr
     if adam is None or (hidden_optimizer == "muon" and lrs.muon_lr is None):
         raise ValueError(f"a {hidden_optimizer} run's lrs lack the lr of a group it trains: {lrs}")
-    config.optimizers["fields"]["optimizer"].lr = adam
-    if lrs.muon_lr is not None:
-        config.optimizers["fields_muon"]["optimizer"].lr = lrs.muon_lr
+    return {"fields": adam} if hidden_optimizer == "adam" else {"fields": adam, "fields_muon": lrs.muon_lr}
+
+
+def set_lrs(config: TrainerConfig, lrs: Lrs, hidden_optimizer: OptimizerName) -> None:
+    """Give ``config``'s groups the lrs of :func:`group_lrs` (an Adam run's ``fields_muon`` keeps
+    its lr: that group is empty there). Every schedule derives its final lr from these
+    (``decay``), so the 10× decay is kept."""
+    for name, lr in group_lrs(lrs, hidden_optimizer).items():
+        config.optimizers[name]["optimizer"].lr = lr
 
 
 def tuned_group_lrs(config: TrainerConfig, hidden_optimizer: OptimizerName) -> dict[str, float]:
