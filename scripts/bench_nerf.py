@@ -856,9 +856,14 @@ def lrs_cell(run: dict) -> str:
     (its own); a run recorded before runs recorded them trained at the untuned ones."""
     if run["arch"] in PEERS:
         return "–"
-    lrs = run.get("lrs")
-    known = lrs or group_lrs(untuned_lrs(run["arch"]), run["optimizer"])
-    return " / ".join(f"{lr:.3g}" for lr in known.values()) + ("" if lrs else " (untuned)")
+    known = trained_lrs(run)
+    return " / ".join(f"{lr:.3g}" for lr in known.values()) + ("" if run.get("lrs") else " (untuned)")
+
+
+def trained_lrs(run: dict) -> dict[str, float]:
+    """The group lrs a run of ours trained with: its record's, or, for a run recorded before runs
+    recorded them, the untuned ones (the only ones there were)."""
+    return run.get("lrs") or group_lrs(untuned_lrs(run["arch"]), run["optimizer"])
 
 
 def summarize(runs: list[dict], baseline: Baseline, at: float | None = None) -> tuple[str, list[dict]]:
@@ -1240,7 +1245,7 @@ def check_kept_lrs(folder: Path, run: dict, choice: str) -> None:
     arch, optimizer = run["arch"], run["optimizer"]
     if arch in PEERS:
         return
-    trained = run.get("lrs") or group_lrs(untuned_lrs(arch), optimizer)
+    trained = trained_lrs(run)
     want = group_lrs(chosen_lrs(arch, choice) or method_lrs(arch)[0], optimizer)
     if trained != want:
         raise InputError(

@@ -77,13 +77,20 @@ def untuned_lrs(arch: str) -> Lrs:
     return Lrs(adam, MUON_LR, adam)
 
 
+def tuned_groups(hidden_optimizer: OptimizerName) -> tuple[str, ...]:
+    """The tunable param groups a run of ``hidden_optimizer`` trains (an Adam run's
+    ``fields_muon`` is empty)."""
+    return ("fields",) if hidden_optimizer == "adam" else ("fields", "fields_muon")
+
+
 def group_lrs(lrs: Lrs, hidden_optimizer: OptimizerName) -> dict[str, float]:
     """The lr of each tunable group a run of ``hidden_optimizer`` trains: ``fields`` (``lrs.lr``
     for Adam; ``lrs.muon_adam_lr``, else ``lrs.lr``, for Muon) and, for Muon, ``fields_muon``."""
     adam = lrs.lr if hidden_optimizer == "adam" or lrs.muon_adam_lr is None else lrs.muon_adam_lr
     if adam is None or (hidden_optimizer == "muon" and lrs.muon_lr is None):
         raise ValueError(f"a {hidden_optimizer} run's lrs lack the lr of a group it trains: {lrs}")
-    return {"fields": adam} if hidden_optimizer == "adam" else {"fields": adam, "fields_muon": lrs.muon_lr}
+    values = {"fields": adam, "fields_muon": lrs.muon_lr}
+    return {name: values[name] for name in tuned_groups(hidden_optimizer)}
 
 
 def set_lrs(config: TrainerConfig, lrs: Lrs, hidden_optimizer: OptimizerName) -> None:
@@ -95,10 +102,8 @@ def set_lrs(config: TrainerConfig, lrs: Lrs, hidden_optimizer: OptimizerName) ->
 
 
 def tuned_group_lrs(config: TrainerConfig, hidden_optimizer: OptimizerName) -> dict[str, float]:
-    """The lrs of the groups :func:`set_lrs` sets that a run of ``hidden_optimizer`` trains, as
-    its record names them (an Adam run has no ``fields_muon`` parameters)."""
-    names = ("fields",) if hidden_optimizer == "adam" else ("fields", "fields_muon")
-    return {name: float(config.optimizers[name]["optimizer"].lr) for name in names}
+    """The lrs of :func:`tuned_groups` in ``config``, as a run's record names them."""
+    return {name: float(config.optimizers[name]["optimizer"].lr) for name in tuned_groups(hidden_optimizer)}
 
 
 def _build_model(config: MuonNeRFModelConfig, **kwargs: Any):  # noqa: ANN202 - returns MuonNeRFModel
