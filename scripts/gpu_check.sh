@@ -24,15 +24,29 @@
 #      processes side by side, all stopped after LIMIT_TUNE (default 540 s); every finished trial
 #      is kept. OUT_DIR/tune holds one sweep.json per arch (scripts/tuned_lrs.py --sweeps reads
 #      them), packed with the shards' logs into OUT_DIR/tune.tgz
+#   7. table: the 2000-iteration NeRF table at the tuned lrs (issue 28) at the *cpu* profile on
+#      lego 100²: first the tuned table is remade from TABLE_SWEEPS (default the committed sweeps
+#      and OUT_DIR/tune, so it follows a tune part of the same call) into OUT_DIR/table and
+#      installed in this checkout's package, then TABLE_ARCHS (default "ngp siren finer relu_pe")
+#      × Adam/Muon × TABLE_SEEDS (default "0 1 2") as TABLE_PROCS (default 12) processes side by
+#      side, seed by seed, curves every 500 iterations on the 10 test views, all stopped after
+#      LIMIT_TABLE (default 300 s); one merged table in OUT_DIR/table, packed with every run into
+#      OUT_DIR/table.tgz
 # Results land as JSON directly in OUT_DIR (default outputs/gpu_check; the NeRF part's in
 # OUT_DIR/nerf and OUT_DIR/ngp), with one log, gpu_check.log. Each part has its own time limit and a failing part
 # is logged and skipped, so a short device lease always brings back whatever finished (the NeRF
 # benchmark rewrites its results after every run). The exit status is the number of failed parts.
 #
-#   scripts/gpu_check.sh [--dry-run] [--only speed,image,nerf,ngp,long,tune] [OUT_DIR]
+#   scripts/gpu_check.sh [--dry-run] [--mps] [--only speed,image,nerf,ngp,long,tune,table] [OUT_DIR]
 #
 # --dry-run runs every part at toy size on the CPU (the bundled image, a few steps, a toy NeRF
 # scene), so the script itself is tested where no GPU is. --only runs the named parts.
+# --mps starts a CUDA MPS control daemon for this call (pipe and log folders in a temporary folder,
+# quit at exit) so that the many small processes of long, tune and table run their kernels side by
+# side instead of taking turns in time slices; when no daemon starts or a CUDA client cannot reach
+# it, the script exits 3 before any part (the caller falls back to a call without --mps). It
+# changes no setting of the card. With LONG_BESIDE=1 the long part runs in the background beside
+# the other parts (its processes then share the GPU with theirs).
 # MUON_NERF_DATA overrides ../shared/data (speed, image). The NeRF part needs nerfstudio: where it
 # is not importable and MUON_NERF_WHEELS (default .whl, from scripts/gpu_wheels.sh) holds wheels,
 # they are installed with pip --no-index --no-deps --target into a temporary folder put on
@@ -47,18 +61,20 @@
 # .devdata/lego100v2: the subset command with --size 100 --offset 2).
 set -uo pipefail
 DRY=0
+MPS=0
 ONLY=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dry-run) DRY=1; shift ;;
     --only) ONLY=$2; shift 2 ;;
     --only=*) ONLY=${1#--only=}; shift ;;
+    --mps) MPS=1; shift ;;
     *) break ;;
   esac
 done
 for p in ${ONLY//,/ }; do
-  [[ $p =~ ^(speed|image|nerf|ngp|long|tune)$ ]] \
-    || { echo "error: --only takes speed, image, nerf, ngp, long, tune; got $p" >&2; exit 2; }
+  [[ $p =~ ^(speed|image|nerf|ngp|long|tune|table)$ ]] \
+    || { echo "error: --only takes speed, image, nerf, ngp, long, tune, table; got $p" >&2; exit 2; }
 done
 want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +98,8 @@ if [[ $DRY == 1 ]]; then
   LONG_METHODS=${LONG_METHODS:-"relu_pe:adam relu_pe:muon"}; LONG_WIDE=${LONG_WIDE:-0}
   TUNE_ARGS=(--dry-run --archs relu_pe --adam-lrs 1e-3 --muon-lrs 0.05 --muon-adam-lrs 1e-3)
   TUNE_SHARDS=2; LIMIT_TUNE=300
+  TABLE_ARGS=(--dry-run); TABLE_ARCHS=${TABLE_ARCHS:-"relu_pe"}; TABLE_SEEDS=${TABLE_SEEDS:-"0"}
+  TABLE_PROCS=2; LIMIT_TABLE=300; TABLE_SWEEPS=("$OUT/tune")  # never the committed sweeps' maximin
 else
   python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: use --dry-run')" \
     || exit 1
@@ -103,8 +121,26 @@ else
   TUNE_ARGS=(--profile cpu --data "${MUON_NERF_LEGO100V2:-$ROOT/.devdata/lego100v2}" --archs "${tune_archs[@]}"
              --iterations "${TUNE_ITERATIONS:-1000}")
   TUNE_SHARDS=${TUNE_SHARDS:-12}; LIMIT_TUNE=${LIMIT_TUNE:-540}
+  TABLE_ARGS=(--profile cpu --data "${MUON_NERF_LEGO100:-$ROOT/.devdata/lego100}" --curve-every 500 --curve-views 10)
+  TABLE_ARCHS=${TABLE_ARCHS:-"ngp siren finer relu_pe"}; TABLE_SEEDS=${TABLE_SEEDS:-"0 1 2"}
+  TABLE_PROCS=${TABLE_PROCS:-12}; LIMIT_TABLE=${LIMIT_TABLE:-300}
+  TABLE_SWEEPS=("$ROOT/docs/results/sweeps" "$OUT/tune")
 fi
 python3 -c "import json, torch; print(json.dumps({'device': torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', 'torch': torch.__version__}))" > "$OUT/device.json"
+
+if [[ $MPS == 1 && $DRY == 1 ]]; then
+  echo "== mps: not started (dry run: no GPU)" | tee -a "$LOG"
+elif [[ $MPS == 1 ]]; then
+  export CUDA_MPS_PIPE_DIRECTORY=$WORK/mps_pipe CUDA_MPS_LOG_DIRECTORY=$WORK/mps_log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  trap 'echo quit | nvidia-cuda-mps-control >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+  if ! nvidia-cuda-mps-control -d >>"$LOG" 2>&1 \
+    || ! timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()" >>"$LOG" 2>&1; then
+    echo "error: --mps: no MPS daemon started that a CUDA client could reach (gpu_check.log says why)" | tee -a "$LOG" >&2
+    exit 3
+  fi
+  echo "== mps: on (server pid $(echo get_server_list | nvidia-cuda-mps-control 2>&1 | tr '\n' ' '))" | tee -a "$LOG"
+fi
 
 FAILED=0
 part() {  # part NAME SECONDS CMD...: run one part under a time limit, log it, never stop the script
@@ -176,9 +212,9 @@ nerf_part() {  # nerf_part NAME LIMIT ARGS...: bench_nerf.py into OUT/NAME once 
   fi
 }
 
-long_part() {  # the convergence runs side by side, then a table each; OUT/long.tgz
+long_part() {  # the convergence runs side by side, then a table each; OUT/long.tgz; fails if any part did
   install_wheels
-  local runs=() names=() name arch opt seed wide pids=() start=$SECONDS rc failed=0
+  local before=$FAILED runs=() names=() name arch opt seed wide pids=() start=$SECONDS rc failed=0
   local wide_mlp=(--ngp-mlp 6 128)  # LONG_WIDE's position MLP for ngp: 6 linear layers × 128
   for arch_opt in $LONG_METHODS; do
     [[ $arch_opt =~ ^(relu_pe|ngp):(adam|muon)$|^nerfacto:adam$ ]] \
@@ -220,6 +256,7 @@ long_part() {  # the convergence runs side by side, then a table each; OUT/long.
   fi
   tar czf "$OUT/long.tgz" -C "$OUT" --exclude=work long_runs $(cd "$OUT" && ls -d long long_wide 2>/dev/null)
   if [[ $failed != 0 ]]; then FAILED=$((FAILED + 1)); fi
+  ((FAILED == before))  # the status a background long part reports
 }
 
 tune_part() {  # the NeRF lr grid, TUNE_SHARDS processes side by side; OUT/tune.tgz
@@ -242,9 +279,53 @@ tune_part() {  # the NeRF lr grid, TUNE_SHARDS processes side by side; OUT/tune.
   if [[ $failed != 0 ]]; then FAILED=$((FAILED + 1)); fi
 }
 
+table_run() {  # table_run ARCH OPTIMIZER SEED: one run of the table part (xargs calls it)
+  local name="$1-$2-seed$3"
+  OMP_NUM_THREADS=1 python3 scripts/bench_nerf.py "${TABLE_ARGS[@]}" --device "$DEVICE" --archs "$1" \
+    --optimizers "$2" --seeds "$3" --output "$OUT/table_runs/$name" --work "$WORK/table/$name" \
+    > "$OUT/table_runs/$name.log" 2>&1
+  local rc=$?
+  echo "== table $name: exit $rc;$(grep -E '^ +test PSNR|^error' "$OUT/table_runs/$name.log" | tail -1)" | tee -a "$LOG"
+  return "$rc"
+}
+
+table_part() {  # the tuned table remade, then every run at it, TABLE_PROCS at a time; OUT/table.tgz
+  install_wheels
+  mkdir -p "$OUT/table" "$OUT/table_runs"
+  part "tuned table (${TABLE_SWEEPS[*]})" 120 python3 scripts/tuned_lrs.py --sweeps "${TABLE_SWEEPS[@]}" \
+    --table "$OUT/table/tuned_lrs.json" --markdown "$OUT/table/tuned.md"
+  [[ -f $OUT/table/tuned_lrs.json ]] || { echo "== table: skipped (no tuned table)" | tee -a "$LOG"; return; }
+  if [[ $DRY == 0 ]]; then cp "$OUT/table/tuned_lrs.json" muon_nerf/assets/tuned_lrs.json; fi
+  local jobs=() seed arch opt rc dirs=()
+  for seed in $TABLE_SEEDS; do for arch in $TABLE_ARCHS; do for opt in adam muon; do
+    jobs+=("$arch $opt $seed")
+  done; done; done
+  echo "== table: ${#jobs[@]} runs, $TABLE_PROCS at a time (limit ${LIMIT_TABLE}s)" | tee -a "$LOG"
+  export -f table_run
+  export DEVICE OUT WORK LOG TABLE_ARGS_STR=${TABLE_ARGS[*]@Q}  # an array cannot be exported
+  printf '%s\n' "${jobs[@]}" \
+    | timeout "$LIMIT_TABLE" xargs -P "$TABLE_PROCS" -L 1 bash -c \
+      'eval "TABLE_ARGS=($TABLE_ARGS_STR)"; table_run "$@"' table_run
+  rc=$?
+  echo "== table: runs ended, exit $rc" | tee -a "$LOG"
+  for d in "$OUT"/table_runs/*/; do [[ -f $d/results.json ]] && dirs+=("$d"); done
+  if ((${#dirs[@]})); then
+    part "table merge" 120 python3 scripts/bench_nerf.py "${TABLE_ARGS[@]}" --device "$DEVICE" --archs $TABLE_ARCHS \
+      --seeds $TABLE_SEEDS --table-only --merge "${dirs[@]}" --output "$OUT/table" --work "$WORK/table/merge"
+  fi
+  tar czf "$OUT/table.tgz" -C "$OUT" --exclude=work table table_runs
+  if [[ $rc != 0 ]]; then FAILED=$((FAILED + 1)); fi
+}
+
 if want nerf; then nerf_part nerf "$LIMIT_NERF" "${NERF_ARGS[@]}"; fi
 if want ngp; then nerf_part ngp "$LIMIT_NGP" "${NGP_ARGS[@]}"; fi
-if want long; then long_part; fi
+LONG_PID=""
+if want long && [[ ${LONG_BESIDE:-0} == 1 ]]; then
+  install_wheels  # once, before the parts that run beside each other
+  long_part & LONG_PID=$!
+elif want long; then long_part; fi
 if want tune; then tune_part; fi
+if want table; then table_part; fi
+if [[ -n $LONG_PID ]]; then wait "$LONG_PID" || FAILED=$((FAILED + 1)); fi  # its own count is its subshell's
 echo "results in $OUT: $(ls "$OUT" | tr '\n' ' '); failed parts: $FAILED" | tee -a "$LOG"
 exit "$FAILED"

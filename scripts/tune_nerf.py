@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import itertools
 import json
 import math
 import sys
@@ -61,11 +62,18 @@ from muon_nerf.runs.task import Lrs  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 TUNED_ARCHS = ("relu_pe", "siren", "finer", NGP)
 METRIC = "val_psnr"
-ADAM_SCALES = (0.5, 1.0, 2.0, 4.0)
-"""Default Adam grid: these multiples of the arch's untuned Adam lr (vanilla NeRF's, instant-ngp's):
-the sweep's start, whatever the tuned table already holds."""
-MUON_ADAM_SCALES = (1.0, 2.0)
-"""Default grid of a Muon run's Adam part: these multiples of the same."""
+ADAM_SCALES = {"field": (2.0, 4.0, 8.0, 16.0, 32.0), NGP: (0.5, 1.0, 2.0, 4.0)}
+"""Default Adam grid: these multiples of the arch's untuned Adam lr (vanilla NeRF's for a position
+MLP, instant-ngp's for ``ngp``). The MLP fields' grid sits high because vanilla NeRF's lr suits its
+200k-iteration schedule, not a few thousand: relu_pe's sweep (docs/results/sweeps/nerf) found its
+best well above it, and this grid is centred there; instant-ngp's lr is already a short-schedule one."""
+MUON_ADAM_SCALES = {"field": (2.0, 8.0), NGP: (1.0, 2.0)}
+"""Default grid of a Muon run's Adam part: these multiples of the same (centred likewise)."""
+
+
+def scales(table: dict[str, tuple[float, ...]], arch: str) -> tuple[float, ...]:
+    """``table``'s scales for ``arch``: its own for ``ngp``, the position fields' otherwise."""
+    return table[NGP] if arch == NGP else table["field"]
 
 
 @dataclass
@@ -77,11 +85,13 @@ class TuneNerfConfig:
     """Position-field archs (relu, relu_pe, siren, finer, …) and/or ngp (muon-ngp's model)."""
     optimizers: tuple[Literal["adam", "muon"], ...] = ("adam", "muon")
     adam_lrs: tuple[float, ...] | None = None
-    """Adam runs' ``fields`` lr grid; unset: the arch's untuned Adam lr × 0.5, 1, 2, 4."""
-    muon_lrs: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1)
+    """Adam runs' ``fields`` lr grid; unset: the arch's untuned Adam lr × 2 … 32 (position fields) or
+    × 0.5 … 4 (ngp)."""
+    muon_lrs: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)
     """Muon runs' lr grid of the hidden matrices (``fields_muon``)."""
     muon_adam_lrs: tuple[float, ...] | None = None
-    """Muon runs' Adam lr grid (``fields``); unset: the arch's untuned Adam lr × 1, 2."""
+    """Muon runs' Adam lr grid (``fields``); unset: the arch's untuned Adam lr × 2, 8 (position
+    fields) or × 1, 2 (ngp)."""
     offsets: tuple[int, ...] = (2,)
     """First training view of each tuning scene (every 4th view from there; 0 is the tables')."""
     iterations: int | None = None
@@ -134,21 +144,25 @@ def check(cfg: TuneNerfConfig) -> None:
 
 
 def trials(cfg: TuneNerfConfig) -> list[Trial]:
-    """Every (arch, optimizer, lrs) of the grid, in a fixed order (what ``--shard`` divides)."""
-    out = []
+    """Every (arch, optimizer, lrs) of the grid, in a fixed order (what ``--shard`` divides): the
+    archs' grids interleaved, so shards share the slow archs and a run cut short has tried every
+    arch."""
+    grids = []
     for arch in cfg.archs:
         base = untuned_lrs(arch).lr
-        adam_lrs = cfg.adam_lrs or tuple(base * s for s in ADAM_SCALES)
-        muon_adam_lrs = cfg.muon_adam_lrs or tuple(base * s for s in MUON_ADAM_SCALES)
+        adam_lrs = cfg.adam_lrs or tuple(base * s for s in scales(ADAM_SCALES, arch))
+        muon_adam_lrs = cfg.muon_adam_lrs or tuple(base * s for s in scales(MUON_ADAM_SCALES, arch))
+        grid = []
         if "adam" in cfg.optimizers:
-            out += [Trial(arch, "adam", Lrs(lr=lr)) for lr in adam_lrs]
+            grid += [Trial(arch, "adam", Lrs(lr=lr)) for lr in adam_lrs]
         if "muon" in cfg.optimizers:
-            out += [
+            grid += [
                 Trial(arch, "muon", Lrs(lr=adam, muon_lr=muon, muon_adam_lr=adam))
                 for muon in cfg.muon_lrs
                 for adam in muon_adam_lrs
             ]
-    return out
+        grids.append(grid)
+    return [t for row in itertools.zip_longest(*grids) for t in row if t is not None]
 
 
 def tuning_profile(cfg: TuneNerfConfig, offset: int) -> Profile:
