@@ -1002,17 +1002,21 @@ def capture_figure(runs: list[dict], output: Path, truth: np.ndarray, title: str
 
 
 def _mean_curve(curves: list[list[dict]], key: str) -> list[float] | None:
-    """``key`` averaged over seeds point by point, where the curves share their iterations."""
-    iterations = [[p["iteration"] for p in c] for c in curves]
-    if any(its != iterations[0] for its in iterations):
-        return None
-    return [statistics.mean(c[i][key] for c in curves) for i in range(len(iterations[0]))]
+    """``key`` averaged over seeds point by point while every seed's curve has a point at the same
+    iteration (runs a stop rule ended at different iterations share their curves up to the
+    earliest stop); None when they share no point."""
+    shared = 0
+    for points in zip(*curves, strict=False):
+        if any(p["iteration"] != points[0]["iteration"] for p in points):
+            break
+        shared += 1
+    return [statistics.mean(c[i][key] for c in curves) for i in range(shared)] or None
 
 
 def curves_figure(runs: list[dict], title: str, path: Path) -> bool:
     """Test PSNR on the curve views against training seconds (curve evaluations excluded) and
     against iterations: a colour per arch, solid for Muon, dashed for Adam, dash-dotted for a
-    peer; the mean over seeds where their curves share iterations, each seed faint behind it.
+    peer; the mean over seeds while their curves share iterations, each seed faint behind it.
     Returns whether there was a curve to draw."""
     groups: dict[str, list[dict]] = {}
     for r in runs:
@@ -1173,11 +1177,20 @@ SCENE_KEYS = {
 """Per scene kind, what makes two scenes the same: the selection of views and their size."""
 
 
+def _comparable(config: dict, key: str) -> object:
+    """``config[key]`` as two runs must share it: a stop rule without its time limit (the limit is a
+    lease's budget, not a setting of the measurement; each run records whether it stopped there)."""
+    value = config.get(key)
+    if key == "stop" and value:
+        return {k: v for k, v in value.items() if k != "seconds"}
+    return value
+
+
 def _differences(old: dict, new: dict) -> list[str]:
     """The settings in which an earlier ``results.json``'s config differs from this one's."""
     # results from before the proposal sampler existed were all coarse/fine
     old = {**old, "model": {"sampler": "coarse_fine", **old.get("model", {})}}
-    differs = [k for k in COMPARABLE if old.get(k) != new.get(k)]
+    differs = [k for k in COMPARABLE if _comparable(old, k) != _comparable(new, k)]
     # results from before captures were all Blender scenes
     old_scene, scene = old.get("scene", {}), new["scene"]
     kind = scene.get("kind", "blender")

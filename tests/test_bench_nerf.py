@@ -425,6 +425,10 @@ def test_capture_results_join_only_their_own_capture(tmp_path):
     other = {**config, "scene": {**config["scene"], "max_side": 64, "source": "/data/stitch"}}
     assert bench._differences(other, config) == ["scene.max_side", "scene.source"]
     assert bench._differences({**config, "curve": {"every": 100, "views": [0, 8]}}, config) == ["curve views"]
+    # a time limit is a lease's budget: runs under other limits join; another convergence rule does not
+    stop = {"gain": 0.2, "window": 2000, "seconds": 420.0}
+    assert bench._differences({**config, "stop": {**stop, "seconds": 150.0}}, {**config, "stop": stop}) == []
+    assert bench._differences({**config, "stop": {**stop, "gain": 0.1}}, {**config, "stop": stop}) == ["stop"]
     blender = {k: v for k, v in config.items() if k != "curve"}
     blender["scene"] = {"size": 100, "stride": 4, "train_views": 25, "test_views": 10}
     assert bench._differences(blender, config) == ["scene.kind"]
@@ -501,3 +505,13 @@ def test_bench_nerf_stop_rule_partial_curves_table_only_and_ngp_mlp(tmp_path):
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
         # nerfstudio's import warnings come first; the refusal is one line, without a traceback
         assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_mean_curve_spans_the_points_every_seed_shares():
+    """Seeds that a stop rule ended at different iterations are averaged up to the earliest stop."""
+    bench = _bench_module()
+    long = [{"iteration": i, "psnr": float(i)} for i in (500, 1000, 1500)]
+    short = [{"iteration": i, "psnr": float(i) + 2.0} for i in (500, 1000)]
+    assert bench._mean_curve([long, short], "psnr") == [501.0, 1001.0]
+    assert bench._mean_curve([long], "iteration") == [500, 1000, 1500]
+    assert bench._mean_curve([long, [{"iteration": 250, "psnr": 1.0}]], "psnr") is None

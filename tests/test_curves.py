@@ -52,6 +52,9 @@ def test_stop_rule_converged_time_limit_and_refusals():
     dip = [{"iteration": i, "psnr": p} for i, p in ((500, 20.0), (1000, 22.0), (1500, 23.0), (2000, 21.5))]
     assert rule.reason(dip, 1.0) is None
     assert StopRule(seconds=10.0).reason(points[:1], 10.0) == "time limit"
+    # a run that converged as its time ran out says it converged
+    assert StopRule(gain=0.2, window=1000, seconds=10.0).reason(points, 10.0) == "converged"
+    assert StopRule(gain=0.2, window=1000, seconds=10.0).reason(points[:3], 10.0) == "time limit"
     assert StopRule(seconds=10.0).reason(points[:1], 9.9) is None
     assert StopRule().reason(points, 1e9) is None
     bad_rules = ({"gain": math.nan}, {"gain": -0.1}, {"window": 0}, {"seconds": 0.0}, {"seconds": math.inf})

@@ -103,14 +103,15 @@ class StopRule:
             raise ValueError(f"a time limit must be finite and > 0 s, got {self.seconds}")
 
     def reason(self, points: list[dict[str, float]], wall_seconds: float) -> str | None:
-        """Why to stop after the last of ``points`` (None: go on)."""
-        if self.seconds is not None and wall_seconds >= self.seconds:
-            return "time limit"
+        """Why to stop after the last of ``points`` (None: go on); a run that has converged says
+        so even when its time is up too."""
         if self.gain is not None and points:
             last = points[-1]
             before = [p["psnr"] for p in points if p["iteration"] <= last["iteration"] - self.window]
             if before and max(p["psnr"] for p in points) - max(before) < self.gain:
                 return "converged"
+        if self.seconds is not None and wall_seconds >= self.seconds:
+            return "time limit"
         return None
 
 
