@@ -20,13 +20,16 @@
 #      every run's log and partial curves into OUT_DIR/long.tgz
 #   6. tune: the NeRF lr grid (scripts/tune_nerf.py; issue 28) at the *cpu* profile on the tuning
 #      scene (lego 100², training views 2, 6, …, scored on 10 val views), TUNE_ARCHS (default
-#      "relu_pe siren finer"), TUNE_ITERATIONS (default 1000) per trial, TUNE_SHARDS (default 12)
-#      processes side by side, all stopped after LIMIT_TUNE (default 540 s); every finished trial
-#      is kept. OUT_DIR/tune holds one sweep.json per arch (scripts/tuned_lrs.py --sweeps reads
-#      them), packed with the shards' logs into OUT_DIR/tune.tgz
+#      "relu_pe siren finer ngp"), TUNE_ITERATIONS per trial (default the profile's 2000, the
+#      tables' budget: docs/nerf.md says why a 500-iteration proxy misled; with --mps the whole
+#      grid at 2000 should take ≈ 7 min), TUNE_SHARDS (default 11, a count that no number of archs
+#      up to 10 divides, so every shard gets some of each arch's trials) processes side by side,
+#      all stopped after LIMIT_TUNE (default 540 s); every finished trial is kept. OUT_DIR/tune
+#      holds one sweep.json per arch (scripts/tuned_lrs.py --sweeps reads them), packed with the
+#      shards' logs into OUT_DIR/tune.tgz
 #   7. table: the 2000-iteration NeRF table at the tuned lrs (issue 28) at the *cpu* profile on
-#      lego 100²: first the tuned table is remade from TABLE_SWEEPS (default the committed sweeps
-#      and OUT_DIR/tune, so it follows a tune part of the same call) into OUT_DIR/table and
+#      lego 100²: first the tuned table is remade from TABLE_SWEEPS (folders, default the committed
+#      sweeps and OUT_DIR/tune, so it follows a tune part of the same call) into OUT_DIR/table and
 #      installed in this checkout's package, then TABLE_ARCHS (default "ngp siren finer relu_pe")
 #      × Adam/Muon × TABLE_SEEDS (default "0 1 2") as TABLE_PROCS (default 12) processes side by
 #      side, seed by seed, curves every 500 iterations on the 10 test views, all stopped after
@@ -98,7 +101,7 @@ if [[ $DRY == 1 ]]; then
   LONG_METHODS=${LONG_METHODS:-"relu_pe:adam relu_pe:muon"}; LONG_WIDE=${LONG_WIDE:-0}
   TUNE_ARGS=(--dry-run --archs relu_pe --adam-lrs 1e-3 --muon-lrs 0.05 --muon-adam-lrs 1e-3)
   TUNE_SHARDS=2; LIMIT_TUNE=300
-  TABLE_ARGS=(--dry-run); TABLE_ARCHS=${TABLE_ARCHS:-"relu_pe"}; TABLE_SEEDS=${TABLE_SEEDS:-"0"}
+  TABLE_ARGS=(--dry-run --curve-every 1 --curve-views 2); TABLE_ARCHS=${TABLE_ARCHS:-"relu_pe"}; TABLE_SEEDS=${TABLE_SEEDS:-"0"}
   TABLE_PROCS=2; LIMIT_TABLE=300; TABLE_SWEEPS=("$OUT/tune")  # never the committed sweeps' maximin
 else
   python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: use --dry-run')" \
@@ -117,14 +120,14 @@ else
              --curve-every 500 --curve-views 10 --stop-gain 0.2 --stop-window 2000)
   LONG_SEEDS=${LONG_SEEDS:-"0 1"}; LIMIT_LONG=${LIMIT_LONG:-480}; LONG_TIME_LIMIT=${LONG_TIME_LIMIT:-350}
   LONG_METHODS=${LONG_METHODS:-"relu_pe:adam relu_pe:muon"}; LONG_WIDE=${LONG_WIDE:-0}
-  read -ra tune_archs <<< "${TUNE_ARCHS:-relu_pe siren finer}"
+  read -ra tune_archs <<< "${TUNE_ARCHS:-relu_pe siren finer ngp}"
   TUNE_ARGS=(--profile cpu --data "${MUON_NERF_LEGO100V2:-$ROOT/.devdata/lego100v2}" --archs "${tune_archs[@]}"
-             --iterations "${TUNE_ITERATIONS:-1000}")
-  TUNE_SHARDS=${TUNE_SHARDS:-12}; LIMIT_TUNE=${LIMIT_TUNE:-540}
+             ${TUNE_ITERATIONS:+--iterations "$TUNE_ITERATIONS"})
+  TUNE_SHARDS=${TUNE_SHARDS:-11}; LIMIT_TUNE=${LIMIT_TUNE:-540}
   TABLE_ARGS=(--profile cpu --data "${MUON_NERF_LEGO100:-$ROOT/.devdata/lego100}" --curve-every 500 --curve-views 10)
   TABLE_ARCHS=${TABLE_ARCHS:-"ngp siren finer relu_pe"}; TABLE_SEEDS=${TABLE_SEEDS:-"0 1 2"}
   TABLE_PROCS=${TABLE_PROCS:-12}; LIMIT_TABLE=${LIMIT_TABLE:-300}
-  TABLE_SWEEPS=("$ROOT/docs/results/sweeps" "$OUT/tune")
+  read -ra TABLE_SWEEPS <<< "${TABLE_SWEEPS:-$ROOT/docs/results/sweeps $OUT/tune}"
 fi
 python3 -c "import json, torch; print(json.dumps({'device': torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', 'torch': torch.__version__}))" > "$OUT/device.json"
 

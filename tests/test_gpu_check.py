@@ -51,6 +51,9 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
         "nerf",
         "ngp",
         "speed.json",
+        "table",
+        "table.tgz",
+        "table_runs",
         "tune",
         "tune.tgz",
     ]
@@ -88,10 +91,19 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
     sweep = json.loads((tmp_path / "tune" / "relu_pe-views2" / "sweep.json").read_text())
     assert sorted((t["optimizer"], t["status"]) for t in sweep["trials"]) == [("adam", "ok"), ("muon", "ok")]
     assert all(t["value"] > 5 for t in sweep["trials"]), sweep["trials"]
+    # the table part: the tuned table remade from that sweep (into OUT, never the package's), then
+    # one run per (arch, optimizer, seed) side by side, merged into one table
+    tuned = json.loads((tmp_path / "table" / "tuned_lrs.json").read_text())
+    assert [(r["task"], r["arch"]) for r in tuned["rows"]] == [("nerf", "relu_pe")], tuned
+    table = json.loads((tmp_path / "table" / "results.json").read_text())
+    assert sorted((r["arch"], r["optimizer"], r["seed"]) for r in table["runs"]) == [
+        ("relu_pe", "adam", 0),
+        ("relu_pe", "muon", 0),
+    ]
+    assert all(r["test_psnr"] > 5 and r["curve"] for r in table["runs"]), table["runs"]
 
 
 def test_gpu_check_only_refuses_unknown_parts(tmp_path):
     proc = _gpu_check("--dry-run", "--only", "nerf,bogus", str(tmp_path))
-    assert (
-        proc.returncode == 2 and "--only takes speed, image, nerf, ngp, long, tune; got bogus" in proc.stderr
-    )
+    message = "--only takes speed, image, nerf, ngp, long, tune, table; got bogus"
+    assert proc.returncode == 2 and message in proc.stderr

@@ -121,3 +121,22 @@ def test_tune_nerf_refuses_bad_flags_in_one_line(tmp_path, flags, message):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in proc.stderr
     assert not out.exists()  # refused before anything is written
+
+
+def test_default_grids_per_arch_interleaved_for_the_shards(monkeypatch):
+    """Position fields' Adam grid sits above vanilla NeRF's lr, ngp's around instant-ngp's; the
+    archs' trials alternate, so N shards share the slow arch's trials."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import tune_nerf
+
+    cfg = tune_nerf.TuneNerfConfig(archs=("siren", "ngp"))
+    grid = tune_nerf.trials(cfg)
+    assert [t.arch for t in grid[:4]] == ["siren", "ngp", "siren", "ngp"]
+    adam = {
+        a: sorted(t.lrs.lr for t in grid if (t.arch, t.optimizer) == (a, "adam")) for a in ["siren", "ngp"]
+    }
+    assert adam["siren"] == pytest.approx([1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2])
+    assert adam["ngp"] == pytest.approx([5e-3, 1e-2, 2e-2, 4e-2])
+    muon = {(t.lrs.muon_lr, t.lrs.muon_adam_lr) for t in grid if t.arch == "siren" and t.optimizer == "muon"}
+    assert muon == {(m, a) for m in (0.02, 0.05, 0.1, 0.2) for a in (1e-3, 4e-3)}
+    assert len(grid) == 13 + 12
