@@ -24,7 +24,7 @@ from muon_nerf import method_configs  # noqa: E402
 from muon_nerf.fields.encodings import EncodingConfig  # noqa: E402
 from muon_nerf.fields.hashgrid import HashGridConfig, HashGridEncoding  # noqa: E402
 from muon_nerf.method_configs import muon_nerf_method, muon_ngp_adam_method, muon_ngp_method  # noqa: E402
-from muon_nerf.nerf.config import MuonNeRFModelConfig, ProposalConfig  # noqa: E402
+from muon_nerf.nerf.config import NGP_ARCH, MuonNeRFModelConfig, ProposalConfig, group_lrs, method_lrs  # noqa: E402
 from muon_nerf.nerf.data import write_sphere_scene  # noqa: E402
 from muon_nerf.nerf.model import MuonNeRFModel  # noqa: E402
 from muon_nerf.nerf.optimizers import FloatLambdaLR  # noqa: E402
@@ -78,9 +78,13 @@ def test_ngp_methods_are_registered_with_hash_field_and_proposal_sampler():
         assert (model.geo_feat_dim, model.head_layers, model.head_width) == (15, 3, 64)
         assert (model.scene, model.background_color) == ("auto", None)  # white on Blender scenes
         assert config.pipeline.datamanager.train_num_rays_per_batch == 4096
-        for group in ("fields", "fields_encoding", "proposal_networks"):  # instant-ngp's / nerfacto's Adam
+        # the tuned groups at the tuned table's ngp row, the rest at instant-ngp's / nerfacto's Adam
+        tuned = group_lrs(method_lrs(NGP_ARCH)[0], hidden)
+        for group in ("fields", "fields_encoding", "proposal_networks"):
             optimizer = config.optimizers[group]["optimizer"]
-            assert (optimizer.lr, optimizer.eps) == (1e-2, 1e-15), group
+            assert (optimizer.lr, optimizer.eps) == (tuned.get(group, 1e-2), 1e-15), group
+        if hidden == "muon":
+            assert config.optimizers["fields_muon"]["optimizer"].lr == tuned["fields_muon"]
     # every method offers every group, so --pipeline.model.sampler / field.arch can be flipped on any
     for spec in vars(method_configs).values():
         if isinstance(spec, method_configs.MethodSpecification):
@@ -141,7 +145,9 @@ def test_ngp_param_groups_split_as_intended(name, scene):
         assert type(optimizer) is expected, group
         if group != "fields_muon":
             (param_group,) = optimizer.param_groups
-            lr = 1e-3 if group == "camera_opt" else 1e-2  # nerfacto's camera optimizer lr
+            # nerfacto's camera optimizer lr; the tuned table's ngp row; instant-ngp's
+            tuned = group_lrs(method_lrs(NGP_ARCH)[0], "muon" if name == "muon-ngp" else "adam")
+            lr = 1e-3 if group == "camera_opt" else tuned.get(group, 1e-2)
             assert param_group["lr"] == pytest.approx(lr) and param_group["eps"] == 1e-15, group
 
 
