@@ -148,6 +148,7 @@ from muon_nerf.runs.cli import cli  # noqa: E402
 from muon_nerf.runs.io import atomic_write_bytes, missing_folders, write_json  # noqa: E402
 from muon_nerf.runs.plotting import draw_panel, new_figure, save_figure  # noqa: E402
 from muon_nerf.runs.task import Lrs  # noqa: E402
+from muon_nerf.runs.tuned import tuned_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LEGO = ROOT.parent / "shared" / "data" / "nerf_synthetic" / "lego"
@@ -329,6 +330,10 @@ class NerfBenchConfig:
     """tuned: each method's own lrs (the tuned table's NeRF row where it has one); untuned: the
     lrs every NeRF table was measured at before those rows (Adam 5e-4, or instant-ngp's 1e-2 for
     ngp; Muon 0.02). A kept run (``--resume``, ``--merge``) must have trained at this choice's."""
+    tuned_table: Path | None = None
+    """With ``--lrs tuned``: a tuned-lr table (``scripts/tuned_lrs.py --table``, e.g. from a fresh
+    sweep) whose NeRF rows our methods train at instead of the installed package's, which stays as
+    it is. None: the package's."""
     device: str | None = None
     """None: the profile's (cpu / cuda)."""
     full: bool = False
@@ -1235,7 +1240,7 @@ def gather_runs(cfg: NerfBenchConfig, config: dict) -> list[dict]:
             key = (r["arch"], r["optimizer"], r["seed"])
             if key in runs:
                 continue
-            check_kept_lrs(folder, r, cfg.lrs)
+            check_kept_lrs(folder, r, cfg.lrs, cfg.tuned_table)
             runs[key] = r
             for image in RENDERS:
                 source, target = render_path(folder, *key, image), render_path(cfg.output, *key, image)
@@ -1245,13 +1250,27 @@ def gather_runs(cfg: NerfBenchConfig, config: dict) -> list[dict]:
     return list(runs.values())
 
 
-def chosen_lrs(arch: str, choice: str) -> Lrs | None:
-    """The lrs a run of ours trains with under ``--lrs choice``: None for tuned (the method's
-    own, ``method_lrs``), the untuned ones otherwise."""
-    return untuned_lrs(arch) if choice == "untuned" else None
+def chosen_lrs(arch: str, choice: str, table: Path | None = None) -> Lrs | None:
+    """The lrs a run of ours trains with under ``--lrs choice``: the untuned ones; for tuned, the
+    row of ``--tuned-table``, or None without one (the method's own, ``method_lrs``)."""
+    if choice == "untuned":
+        return untuned_lrs(arch)
+    return None if table is None else method_lrs(arch, table)[0]
 
 
-def check_kept_lrs(folder: Path, run: dict, choice: str) -> None:
+def check_tuned_table(cfg: NerfBenchConfig) -> None:
+    """``--tuned-table`` only with the tuned lrs, and only a table that reads as one."""
+    if cfg.tuned_table is None:
+        return
+    if cfg.lrs != "tuned":
+        raise InputError("--tuned-table sets the tuned lrs: it does not go with --lrs untuned")
+    try:
+        tuned_table(cfg.tuned_table)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(f"--tuned-table {cfg.tuned_table}: {err}") from None
+
+
+def check_kept_lrs(folder: Path, run: dict, choice: str, table: Path | None = None) -> None:
     """Refuse a kept run of ours that trained at other lrs than ``--lrs choice`` gives its
     method now: a table row mixes no lrs. A run recorded before runs recorded their lrs trained
     at the untuned ones (the only ones there were)."""
@@ -1259,7 +1278,7 @@ def check_kept_lrs(folder: Path, run: dict, choice: str) -> None:
     if arch in PEERS:
         return
     trained = trained_lrs(run)
-    want = group_lrs(chosen_lrs(arch, choice) or method_lrs(arch)[0], optimizer)
+    want = group_lrs(chosen_lrs(arch, choice, table) or method_lrs(arch)[0], optimizer)
     if trained != want:
         raise InputError(
             f"{folder}: {arch} {optimizer} seed {run['seed']} trained at lrs {trained}, not the "
@@ -1404,6 +1423,7 @@ def main(cfg: NerfBenchConfig) -> dict:
     archs = planned_archs(cfg, kind)
     check_archs(cfg, archs, kind)
     check_ngp_mlp(cfg, archs)
+    check_tuned_table(cfg)
     stop = stop_rule(cfg, profile)
     if cfg.table_only and not (cfg.resume or cfg.merge):
         raise InputError("--table-only needs runs to tabulate: give --resume or --merge FOLDER")
@@ -1484,7 +1504,7 @@ def main(cfg: NerfBenchConfig) -> dict:
             curve_views,
             stop,
             cfg.ngp_mlp,
-            chosen_lrs(arch, cfg.lrs),
+            chosen_lrs(arch, cfg.lrs, cfg.tuned_table),
         )
         for image in kept_images:
             save_render(render_path(cfg.output, arch, optimizer, seed, image), renders[image])

@@ -28,13 +28,14 @@
 #      holds one sweep.json per arch (scripts/tuned_lrs.py --sweeps reads them), packed with the
 #      shards' logs into OUT_DIR/tune.tgz
 #   7. table: the 2000-iteration NeRF table at the tuned lrs (issue 28) at the *cpu* profile on
-#      lego 100²: first the tuned table is remade from TABLE_SWEEPS (folders, default the committed
-#      sweeps and OUT_DIR/tune, so it follows a tune part of the same call) into OUT_DIR/table and
-#      installed in this checkout's package, then TABLE_ARCHS (default "ngp siren finer relu_pe")
-#      × Adam/Muon × TABLE_SEEDS (default "0 1 2") as TABLE_PROCS (default 12) processes side by
-#      side, seed by seed, curves every 500 iterations on the 10 test views, all stopped after
-#      LIMIT_TABLE (default 300 s); one merged table in OUT_DIR/table, packed with every run into
-#      OUT_DIR/table.tgz
+#      lego 100²: first the tuned table is remade from TABLE_SWEEPS (folders; default OUT_DIR/tune
+#      when the tune part runs in the same call, else the committed sweeps: one table mixes no
+#      budgets) into OUT_DIR/table (the runs train at it through --tuned-table; the package's table
+#      stays as it is; an arch of TABLE_ARCHS without a NeRF row there skips the part), then
+#      TABLE_ARCHS (default "ngp siren finer relu_pe") × Adam/Muon × TABLE_SEEDS (default "0 1 2")
+#      as TABLE_PROCS (default 12) processes side by side, seed by seed, curves every 500
+#      iterations on the 10 test views, all stopped after LIMIT_TABLE (default 300 s); one merged
+#      table in OUT_DIR/table, packed with every run into OUT_DIR/table.tgz
 # Results land as JSON directly in OUT_DIR (default outputs/gpu_check; the NeRF part's in
 # OUT_DIR/nerf and OUT_DIR/ngp), with one log, gpu_check.log. Each part has its own time limit and a failing part
 # is logged and skipped, so a short device lease always brings back whatever finished (the NeRF
@@ -127,7 +128,8 @@ else
   TABLE_ARGS=(--profile cpu --data "${MUON_NERF_LEGO100:-$ROOT/.devdata/lego100}" --curve-every 500 --curve-views 10)
   TABLE_ARCHS=${TABLE_ARCHS:-"ngp siren finer relu_pe"}; TABLE_SEEDS=${TABLE_SEEDS:-"0 1 2"}
   TABLE_PROCS=${TABLE_PROCS:-12}; LIMIT_TABLE=${LIMIT_TABLE:-300}
-  read -ra TABLE_SWEEPS <<< "${TABLE_SWEEPS:-$ROOT/docs/results/sweeps $OUT/tune}"
+  if want tune; then sweeps="$OUT/tune"; else sweeps="$ROOT/docs/results/sweeps"; fi
+  read -ra TABLE_SWEEPS <<< "${TABLE_SWEEPS:-$sweeps}"
 fi
 python3 -c "import json, torch; print(json.dumps({'device': torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', 'torch': torch.__version__}))" > "$OUT/device.json"
 
@@ -285,7 +287,7 @@ tune_part() {  # the NeRF lr grid, TUNE_SHARDS processes side by side; OUT/tune.
 table_run() {  # table_run ARCH OPTIMIZER SEED: one run of the table part (xargs calls it)
   local name="$1-$2-seed$3"
   OMP_NUM_THREADS=1 python3 scripts/bench_nerf.py "${TABLE_ARGS[@]}" --device "$DEVICE" --archs "$1" \
-    --optimizers "$2" --seeds "$3" --output "$OUT/table_runs/$name" --work "$WORK/table/$name" \
+    --tuned-table "$OUT/table/tuned_lrs.json" --optimizers "$2" --seeds "$3" --output "$OUT/table_runs/$name" --work "$WORK/table/$name" \
     > "$OUT/table_runs/$name.log" 2>&1
   local rc=$?
   echo "== table $name: exit $rc;$(grep -E '^ +test PSNR|^error' "$OUT/table_runs/$name.log" | tail -1)" | tee -a "$LOG"
@@ -298,7 +300,13 @@ table_part() {  # the tuned table remade, then every run at it, TABLE_PROCS at a
   part "tuned table (${TABLE_SWEEPS[*]})" 120 python3 scripts/tuned_lrs.py --sweeps "${TABLE_SWEEPS[@]}" \
     --table "$OUT/table/tuned_lrs.json" --markdown "$OUT/table/tuned.md"
   [[ -f $OUT/table/tuned_lrs.json ]] || { echo "== table: skipped (no tuned table)" | tee -a "$LOG"; return; }
-  if [[ $DRY == 0 ]]; then cp "$OUT/table/tuned_lrs.json" muon_nerf/assets/tuned_lrs.json; fi
+  local missing  # an arch without a row would train at the untuned lrs: not this part's table
+  missing=$(python3 -c 'import json, sys; rows = {r["arch"] for r in json.load(open(sys.argv[1]))["rows"]
+if r["task"] == "nerf"}; print(" ".join(a for a in sys.argv[2:] if a not in rows))' "$OUT/table/tuned_lrs.json" $TABLE_ARCHS)
+  if [[ -n $missing ]]; then
+    echo "== table: skipped (no NeRF row for $missing in ${TABLE_SWEEPS[*]})" | tee -a "$LOG"
+    FAILED=$((FAILED + 1)); return
+  fi
   local jobs=() seed arch opt rc dirs=()
   for seed in $TABLE_SEEDS; do for arch in $TABLE_ARCHS; do for opt in adam muon; do
     jobs+=("$arch $opt $seed")
@@ -314,7 +322,7 @@ table_part() {  # the tuned table remade, then every run at it, TABLE_PROCS at a
   for d in "$OUT"/table_runs/*/; do [[ -f $d/results.json ]] && dirs+=("$d"); done
   if ((${#dirs[@]})); then
     part "table merge" 120 python3 scripts/bench_nerf.py "${TABLE_ARGS[@]}" --device "$DEVICE" --archs $TABLE_ARCHS \
-      --seeds $TABLE_SEEDS --table-only --merge "${dirs[@]}" --output "$OUT/table" --work "$WORK/table/merge"
+      --tuned-table "$OUT/table/tuned_lrs.json" --seeds $TABLE_SEEDS --table-only --merge "${dirs[@]}" --output "$OUT/table" --work "$WORK/table/merge"
   fi
   tar czf "$OUT/table.tgz" -C "$OUT" --exclude=work table table_runs
   if [[ $rc != 0 ]]; then FAILED=$((FAILED + 1)); fi

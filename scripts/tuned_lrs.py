@@ -84,6 +84,12 @@ def choose(sweeps: list[tuple[Path, dict]]) -> tuple[list[dict], list[str]]:
         if len(modes) != 1 or len(metrics) != 1:
             raise InputError(f"the {task}/{arch} sweeps disagree on their metric: {sorted(metrics)}")
         mode, metric = modes.pop(), metrics.pop()
+        budgets = sorted({budget(s) for _, s in members})
+        if len(budgets) != 1:
+            raise InputError(
+                f"the {task}/{arch} sweeps trained for different budgets ({', '.join(map(str, budgets))} "
+                "iterations): a row compares grid points at one budget; give one budget's sweeps"
+            )
         signals = {signal_key(p, s) for p, s in members}
         best = {name: best_point(members, name, signals, mode) for name in ("adam", "muon")}
         if best["adam"] is None or best["muon"] is None:
@@ -107,6 +113,13 @@ def choose(sweeps: list[tuple[Path, dict]]) -> tuple[list[dict], list[str]]:
             f"{names} ({len(members)} sweep{'s' * (len(members) != 1)}) |"
         )
     return rows, lines
+
+
+def budget(sweep: dict) -> int:
+    """A trial's training length: a NeRF sweep's ``iterations``, a fit sweep's ``fit.steps``; the
+    best lr depends on it (a short proxy favours larger ones)."""
+    config = sweep.get("config", {})
+    return config["iterations"] if "iterations" in config else config.get("fit", {}).get("steps", 0)
 
 
 def signal_key(path: Path, sweep: dict) -> str:

@@ -195,7 +195,7 @@ def test_kept_runs_must_have_trained_at_the_lrs_chosen(tmp_path, monkeypatch):
 
     bench = _bench_module()
     row = TunedLrs("nerf", "relu_pe", 8e-3, 4e-3, 0.1, ())
-    monkeypatch.setattr(tuned, "tuned_table", lambda: {("nerf", "relu_pe"): row})
+    monkeypatch.setattr(tuned, "tuned_table", lambda *_: {("nerf", "relu_pe"): row})
     old = {"arch": "relu_pe", "optimizer": "muon", "seed": 0}
     new = {**old, "lrs": {"fields": 4e-3, "fields_muon": 0.1}}
     peer = {"arch": "nerfacto", "optimizer": "adam", "seed": 0}
@@ -214,6 +214,49 @@ def test_kept_runs_must_have_trained_at_the_lrs_chosen(tmp_path, monkeypatch):
         bench.chosen_lrs("relu_pe", "untuned").muon_lr == 0.02
         and bench.chosen_lrs("relu_pe", "tuned") is None
     )
+
+
+def test_tuned_table_flag_trains_at_another_table(tmp_path):
+    """--tuned-table: our runs train at that table's NeRF rows (the untuned lrs where it has none),
+    kept runs are checked against it, and a file that is not such a table is refused up front."""
+    bench = _bench_module()
+    rows = [
+        {
+            "task": "nerf",
+            "arch": "relu_pe",
+            "adam_lr": 3e-3,
+            "muon_adam_lr": 2e-3,
+            "muon_lr": 0.07,
+            "sources": [],
+        }
+    ]
+    table = tmp_path / "tuned.json"
+    table.write_text(json.dumps({"format": "muon-nerf-tuned-lrs/1", "rows": rows}))
+    assert bench.chosen_lrs("relu_pe", "tuned", table) == bench.Lrs(3e-3, 0.07, 2e-3)
+    assert bench.chosen_lrs("siren", "tuned", table) == bench.untuned_lrs("siren")
+    assert bench.chosen_lrs("relu_pe", "untuned", table) == bench.untuned_lrs("relu_pe")
+    run = {"arch": "relu_pe", "optimizer": "muon", "seed": 0, "lrs": {"fields": 2e-3, "fields_muon": 0.07}}
+    bench.check_kept_lrs(tmp_path, run, "tuned", table)
+    with pytest.raises(InputError, match="trained at lrs"):
+        bench.check_kept_lrs(tmp_path, run, "tuned")  # the package's row is another
+    bench.check_tuned_table(bench.NerfBenchConfig(tuned_table=table))
+    with pytest.raises(InputError, match="does not go with --lrs untuned"):
+        bench.check_tuned_table(bench.NerfBenchConfig(tuned_table=table, lrs="untuned"))
+    bad = tmp_path / "bad.json"
+    for text, message in [
+        ("{", "Expecting"),
+        ('{"format": "other"}', "not a tuned-lr table"),
+        (json.dumps({"format": "muon-nerf-tuned-lrs/1", "rows": [{**rows[0], "muon_lr": -1}]}), "positive"),
+        (
+            json.dumps({"format": "muon-nerf-tuned-lrs/1", "rows": [{"task": "nerf", "sources": []}]}),
+            "missing",
+        ),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(InputError, match=message):
+            bench.check_tuned_table(bench.NerfBenchConfig(tuned_table=bad))
+    with pytest.raises(InputError, match="No such file"):
+        bench.check_tuned_table(bench.NerfBenchConfig(tuned_table=tmp_path / "none.json"))
 
 
 def test_default_plan_is_the_committed_cpu_table():

@@ -37,6 +37,7 @@ def _black_psnr() -> float:
 
 def test_gpu_check_dry_run_writes_every_result(tmp_path):
     pytest.importorskip("nerfstudio", reason="the NeRF part needs the [nerf] extra")
+    shipped = (ROOT / "muon_nerf/assets/tuned_lrs.json").read_bytes()
     proc = _gpu_check("--dry-run", str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -95,12 +96,18 @@ def test_gpu_check_dry_run_writes_every_result(tmp_path):
     # one run per (arch, optimizer, seed) side by side, merged into one table
     tuned = json.loads((tmp_path / "table" / "tuned_lrs.json").read_text())
     assert [(r["task"], r["arch"]) for r in tuned["rows"]] == [("nerf", "relu_pe")], tuned
+    assert (ROOT / "muon_nerf/assets/tuned_lrs.json").read_bytes() == shipped
     table = json.loads((tmp_path / "table" / "results.json").read_text())
     assert sorted((r["arch"], r["optimizer"], r["seed"]) for r in table["runs"]) == [
         ("relu_pe", "adam", 0),
         ("relu_pe", "muon", 0),
     ]
     assert all(r["test_psnr"] > 5 and r["curve"] for r in table["runs"]), table["runs"]
+    row = tuned["rows"][0]  # the runs trained at that table's row (--tuned-table)
+    assert [r["lrs"] for r in table["runs"]] == [
+        {"fields": row["adam_lr"]},
+        {"fields": row["muon_adam_lr"], "fields_muon": row["muon_lr"]},
+    ], table["runs"]
 
 
 def test_gpu_check_only_refuses_unknown_parts(tmp_path):

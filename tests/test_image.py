@@ -305,7 +305,7 @@ def test_flat_flags_reach_the_nested_field_and_optimizer_configs(monkeypatch):
     assert (cfg.optim.muon_lr, cfg.optim.encoding_lr) == (0.05, 0.01)
     assert (cfg.optim.muon.momentum, cfg.optim.muon.ns_steps) == (0.9, 4)
     # without a tuned row (the table is patched out), the task's own default: the image script's
-    monkeypatch.setattr(tuned, "tuned_table", dict)
+    monkeypatch.setattr(tuned, "tuned_table", lambda *_: {})
     assert parse("image", []).optim.muon_lr == 0.1
     assert parse("image", []).optim.lr_sources["muon_lr"] == "task default"
 

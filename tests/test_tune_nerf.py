@@ -38,7 +38,7 @@ def test_the_methods_take_the_tuned_nerf_rows(monkeypatch):
         ("nerf", "siren"): TunedLrs("nerf", "siren", 2e-4, 3e-4, 0.07, ()),
         ("nerf", "ngp"): TunedLrs("nerf", "ngp", 5e-3, 2e-2, 0.04, ()),
     }
-    monkeypatch.setattr(tuned, "tuned_table", lambda: rows)
+    monkeypatch.setattr(tuned, "tuned_table", lambda *_: rows)
 
     def lrs(config) -> tuple[float, float]:
         return (config.optimizers["fields"]["optimizer"].lr, config.optimizers["fields_muon"]["optimizer"].lr)

@@ -42,7 +42,7 @@ def png(tmp_path):
 
 @pytest.fixture
 def table(monkeypatch):
-    monkeypatch.setattr(tuned, "tuned_table", lambda: {("image", "relu"): ROW})
+    monkeypatch.setattr(tuned, "tuned_table", lambda *_: {("image", "relu"): ROW})
 
 
 def lrs(cfg) -> tuple[float, float, float | None]:
@@ -84,7 +84,7 @@ def test_a_profile_of_another_scale_keeps_its_own_lrs(monkeypatch):
     from muon_nerf.sdf.signal import paper_profile
 
     row = dataclasses.replace(ROW, task="sdf", arch="relu_pe")
-    monkeypatch.setattr(tuned, "tuned_table", lambda: {("sdf", "relu_pe"): row})
+    monkeypatch.setattr(tuned, "tuned_table", lambda *_: {("sdf", "relu_pe"): row})
     tuned_lrs = (row.adam_lr, row.muon_lr, row.muon_adam_lr)
     assert lrs(parse_fit(["--mesh", "m.ply"])) == tuned_lrs  # the sweeps' scale
     assert lrs(parse_fit(["--mesh", "m.ply", "--profile", "cpu"])) == tuned_lrs
@@ -172,6 +172,25 @@ def test_the_rule_picks_the_best_worst_signal_and_never_a_point_that_failed_on_o
         sweep["mode"] = "min"
     rows, _ = script.choose([(Path("a/sweep.json"), first), (Path("b/sweep.json"), second)])
     assert [(r["adam_lr"], r["muon_adam_lr"], r["muon_lr"]) for r in rows] == [(1e-4, 1e-4, 1e-3)]
+
+
+def test_the_rule_refuses_sweeps_of_different_budgets():
+    """A short proxy can favour other lrs than the budget the table reports: a row's sweeps share
+    one training length (a fit sweep's steps, a NeRF sweep's iterations)."""
+    script = _tuned_script()
+    short = _sweep(0.5, [("adam", 1e-4, None, 40.0), ("muon", 1e-4, 1e-3, 50.0)])
+    long = _sweep(5.0, [("adam", 1e-4, None, 45.0), ("muon", 1e-4, 1e-3, 55.0)])
+    short["config"]["fit"], long["config"]["fit"] = {"steps": 500}, {"steps": 500}
+    assert len(script.choose([(Path("a/sweep.json"), short), (Path("b/sweep.json"), long)])[0]) == 1
+    long["config"]["fit"] = {"steps": 2000}
+    with pytest.raises(
+        script.InputError, match="audio/siren sweeps trained for different budgets \\(500, 2000"
+    ):
+        script.choose([(Path("a/sweep.json"), short), (Path("b/sweep.json"), long)])
+    nerf = [{**s, "config": {**s["config"], "iterations": n}} for s, n in ((short, 500), (long, 500))]
+    assert script.budget(nerf[0]) == 500 and len(
+        script.choose([(Path("a"), nerf[0]), (Path("b"), nerf[1])])[0]
+    )
 
 
 def sources(cfg) -> tuple[str, str, str]:

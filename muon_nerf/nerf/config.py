@@ -47,7 +47,7 @@ from muon_nerf.nerf.scene import (
 )
 from muon_nerf.optim import MUON_LR, OptimizerName
 from muon_nerf.runs.task import Lrs
-from muon_nerf.runs.tuned import tuned_lrs
+from muon_nerf.runs.tuned import TUNED_PATH, tuned_lrs
 
 NERF_ADAM_LR = 5e-4
 """Adam's lr for everything but the hidden matrices (vanilla NeRF's), where no tuned row sets it."""
@@ -60,11 +60,12 @@ field arch, and ``ngp`` for ``muon-ngp``'s model."""
 NGP_ARCH = "ngp"
 
 
-def method_lrs(arch: str) -> tuple[Lrs, str]:
+def method_lrs(arch: str, table: Path = TUNED_PATH) -> tuple[Lrs, str]:
     """The lrs of a method's tuned groups (``fields``: ``lr`` in Adam runs, ``muon_adam_lr`` in
     Muon runs; ``fields_muon``: ``muon_lr``) for ``arch`` (a field arch, or ``ngp``), and where
-    they come from: the tuned table's NeRF row, else :func:`untuned_lrs`."""
-    row = tuned_lrs(NERF_TASK, arch)
+    they come from: the NeRF row of the tuned table (``table``: the shipped one unless a benchmark
+    tries another), else :func:`untuned_lrs`."""
+    row = tuned_lrs(NERF_TASK, arch, table)
     if row is not None:
         return row, f"tuned: {NERF_TASK}/{arch}"
     return untuned_lrs(arch), "defaults"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -68,12 +69,17 @@ def tuned_table(path: Path = TUNED_PATH) -> dict[tuple[str, str], TunedLrs]:
     if data.get("format") != TUNED_FORMAT:
         raise ValueError(f'{path} is not a tuned-lr table (expected "format": "{TUNED_FORMAT}")')
     rows = [TunedLrs(**{**row, "sources": tuple(row["sources"])}) for row in data["rows"]]
+    for row in rows:
+        lrs = (row.adam_lr, row.muon_adam_lr, row.muon_lr)
+        if not all(isinstance(lr, float | int) and math.isfinite(lr) and lr > 0 for lr in lrs):
+            raise ValueError(f"{path}: row {row.task}/{row.arch} has an lr that is not a positive number")
     return {(row.task, row.arch): row for row in rows}
 
 
-def tuned_lrs(task: str, arch: str) -> Lrs | None:
-    """The table's row for ``task`` and ``arch`` as flags, or None where no sweep tuned it."""
-    row = tuned_table().get((task, arch))
+def tuned_lrs(task: str, arch: str, path: Path = TUNED_PATH) -> Lrs | None:
+    """The row for ``task`` and ``arch`` of the table at ``path`` (the shipped one unless a
+    benchmark tries a freshly written one) as flags, or None where no sweep tuned it."""
+    row = tuned_table(path).get((task, arch))
     return None if row is None else Lrs(row.adam_lr, row.muon_lr, row.muon_adam_lr)
 
 
