@@ -1063,7 +1063,7 @@ def curves_figure(runs: list[dict], title: str, path: Path) -> bool:
         ax.grid(alpha=0.3)
         ax.set_xlim(left=0)
     axes[0, 1].xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0, 1].legend(fontsize=8, loc="best")
+    axes[0, 1].legend(fontsize=8, loc="best", handlelength=4)  # long enough to show the dashes
     fig.suptitle(f"{title}: test PSNR during training", fontsize=11)
     save_figure(fig, path)
     return True
