@@ -287,7 +287,8 @@ tune_part() {  # the NeRF lr grid, TUNE_SHARDS processes side by side; OUT/tune.
 table_run() {  # table_run ARCH OPTIMIZER SEED: one run of the table part (xargs calls it)
   local name="$1-$2-seed$3"
   OMP_NUM_THREADS=1 python3 scripts/bench_nerf.py "${TABLE_ARGS[@]}" --device "$DEVICE" --archs "$1" \
-    --tuned-table "$OUT/table/tuned_lrs.json" --optimizers "$2" --seeds "$3" --output "$OUT/table_runs/$name" --work "$WORK/table/$name" \
+    --tuned-table "$OUT/table/tuned_lrs.json" --optimizers "$2" --seeds "$3" --output "$OUT/table_runs/$name" \
+    --work "$WORK/table/$name" \
     > "$OUT/table_runs/$name.log" 2>&1
   local rc=$?
   echo "== table $name: exit $rc;$(grep -E '^ +test PSNR|^error' "$OUT/table_runs/$name.log" | tail -1)" | tee -a "$LOG"
@@ -301,8 +302,10 @@ table_part() {  # the tuned table remade, then every run at it, TABLE_PROCS at a
     --table "$OUT/table/tuned_lrs.json" --markdown "$OUT/table/tuned.md"
   [[ -f $OUT/table/tuned_lrs.json ]] || { echo "== table: skipped (no tuned table)" | tee -a "$LOG"; return; }
   local missing  # an arch without a row would train at the untuned lrs: not this part's table
-  missing=$(python3 -c 'import json, sys; rows = {r["arch"] for r in json.load(open(sys.argv[1]))["rows"]
-if r["task"] == "nerf"}; print(" ".join(a for a in sys.argv[2:] if a not in rows))' "$OUT/table/tuned_lrs.json" $TABLE_ARCHS)
+  missing=$(python3 -c 'import sys; from pathlib import Path; from muon_nerf.nerf.config import NERF_TASK
+from muon_nerf.runs.tuned import tuned_table; rows = tuned_table(Path(sys.argv[1]))
+print(" ".join(a for a in sys.argv[2:] if (NERF_TASK, a) not in rows))' "$OUT/table/tuned_lrs.json" $TABLE_ARCHS) \
+    || { echo "== table: failed (cannot read $OUT/table/tuned_lrs.json)" | tee -a "$LOG"; FAILED=$((FAILED + 1)); return; }
   if [[ -n $missing ]]; then
     echo "== table: skipped (no NeRF row for $missing in ${TABLE_SWEEPS[*]})" | tee -a "$LOG"
     FAILED=$((FAILED + 1)); return
@@ -322,7 +325,8 @@ if r["task"] == "nerf"}; print(" ".join(a for a in sys.argv[2:] if a not in rows
   for d in "$OUT"/table_runs/*/; do [[ -f $d/results.json ]] && dirs+=("$d"); done
   if ((${#dirs[@]})); then
     part "table merge" 120 python3 scripts/bench_nerf.py "${TABLE_ARGS[@]}" --device "$DEVICE" --archs $TABLE_ARCHS \
-      --tuned-table "$OUT/table/tuned_lrs.json" --seeds $TABLE_SEEDS --table-only --merge "${dirs[@]}" --output "$OUT/table" --work "$WORK/table/merge"
+      --tuned-table "$OUT/table/tuned_lrs.json" --seeds $TABLE_SEEDS --table-only --merge "${dirs[@]}" \
+      --output "$OUT/table" --work "$WORK/table/merge"
   fi
   tar czf "$OUT/table.tgz" -C "$OUT" --exclude=work table table_runs
   if [[ $rc != 0 ]]; then FAILED=$((FAILED + 1)); fi
