@@ -10,7 +10,9 @@
 #      test PSNR, it/s and the Muon step's share of training time
 #   5. long: NeRF to convergence at the *cpu* profile (issue 28; lego 100², 25 views, 512 rays,
 #      6×128 relu_pe), 10,000 iterations or until the last 2,000 gain < 0.2 dB, test curves every
-#      500 iterations on all 10 test views; LONG_METHODS (default "relu_pe:adam relu_pe:muon";
+#      500 iterations on all 10 test views; with LONG_PROFILE=gpu the same curves at the *gpu*
+#      profile (MUON_NERF_LEGO's lego 200², 1024 rays, 6×256), 20,000 iterations, curves every
+#      1,000; LONG_ITERATIONS overrides either plan; LONG_METHODS (default "relu_pe:adam relu_pe:muon";
 #      also ngp:adam, ngp:muon, nerfacto:adam) over LONG_SEEDS (default "0 1"), and with
 #      LONG_WIDE=1 ngp with a 6×128 position MLP (seed 0); one bench_nerf.py process per run,
 #      all side by side on the one GPU (one CPU thread each), each stopped after LONG_TIME_LIMIT
@@ -60,8 +62,8 @@
 # --eval-views 10`), NERF_ARCHS (default "relu_pe siren finer"), NERF_ITERATIONS (default: the
 # gpu profile's 2000), LIMIT_NERF (default 420 s) and LIMIT_NGP (default 240 s) adjust it. The
 # GPU run, carrying the wheels and the data: scripts/gpu_check.sh --only nerf,ngp. The long part
-# reads MUON_NERF_LEGO100 (default .devdata/lego100: the same subset command with --size 100) and
-# LIMIT_LONG (default 520 s for all its runs). The tune part reads MUON_NERF_LEGO100V2 (default
+# reads MUON_NERF_LEGO100 (default .devdata/lego100: the same subset command with --size 100;
+# MUON_NERF_LEGO with LONG_PROFILE=gpu) and LIMIT_LONG (default 480 s for all its runs). The tune part reads MUON_NERF_LEGO100V2 (default
 # .devdata/lego100v2: the subset command with --size 100 --offset 2).
 set -uo pipefail
 DRY=0
@@ -76,6 +78,10 @@ while [[ $# -gt 0 ]]; do
     *) break ;;
   esac
 done
+LONG_PROFILE=${LONG_PROFILE:-cpu}
+[[ $LONG_PROFILE =~ ^(cpu|gpu)$ ]] || { echo "error: LONG_PROFILE takes cpu or gpu; got $LONG_PROFILE" >&2; exit 2; }
+[[ ${LONG_ITERATIONS:-1} =~ ^[1-9][0-9]*$ ]] \
+  || { echo "error: LONG_ITERATIONS takes a positive whole number; got $LONG_ITERATIONS" >&2; exit 2; }
 for p in ${ONLY//,/ }; do
   [[ $p =~ ^(speed|image|nerf|ngp|long|tune|table)$ ]] \
     || { echo "error: --only takes speed, image, nerf, ngp, long, tune, table; got $p" >&2; exit 2; }
@@ -117,8 +123,14 @@ else
              ${NERF_ITERATIONS:+--iterations "$NERF_ITERATIONS"})
   NGP_ARGS=(--profile gpu --data "${MUON_NERF_LEGO:-$ROOT/.devdata/lego200}" --archs ngp
             ${NERF_ITERATIONS:+--iterations "$NERF_ITERATIONS"})
-  LONG_ARGS=(--profile cpu --data "${MUON_NERF_LEGO100:-$ROOT/.devdata/lego100}" --iterations 10000
-             --curve-every 500 --curve-views 10 --stop-gain 0.2 --stop-window 2000)
+  if [[ $LONG_PROFILE == gpu ]]; then
+    LONG_ARGS=(--profile gpu --data "${MUON_NERF_LEGO:-$ROOT/.devdata/lego200}" --iterations "${LONG_ITERATIONS:-20000}"
+               --curve-every 1000)
+  else
+    LONG_ARGS=(--profile cpu --data "${MUON_NERF_LEGO100:-$ROOT/.devdata/lego100}" --iterations "${LONG_ITERATIONS:-10000}"
+               --curve-every 500)
+  fi
+  LONG_ARGS+=(--curve-views 10 --stop-gain 0.2 --stop-window 2000)
   LONG_SEEDS=${LONG_SEEDS:-"0 1"}; LIMIT_LONG=${LIMIT_LONG:-480}; LONG_TIME_LIMIT=${LONG_TIME_LIMIT:-350}
   LONG_METHODS=${LONG_METHODS:-"relu_pe:adam relu_pe:muon"}; LONG_WIDE=${LONG_WIDE:-0}
   read -ra tune_archs <<< "${TUNE_ARCHS:-relu_pe siren finer ngp}"
@@ -228,7 +240,7 @@ long_part() {  # the convergence runs side by side, then a table each; OUT/long.
   done
   if [[ $LONG_WIDE == 1 ]]; then runs+=("ngp:adam:0:wide" "ngp:muon:0:wide"); fi
   mkdir -p "$OUT/long_runs"
-  echo "== long: ${#runs[@]} runs side by side (limit ${LIMIT_LONG}s; each stops after ${LONG_TIME_LIMIT}s of training)" \
+  echo "== long: ${#runs[@]} runs side by side at the $LONG_PROFILE profile (limit ${LIMIT_LONG}s; each stops after ${LONG_TIME_LIMIT}s of training)" \
     | tee -a "$LOG"
   for run in "${runs[@]}"; do
     IFS=: read -r arch opt seed wide <<< "$run"

@@ -114,3 +114,19 @@ def test_gpu_check_only_refuses_unknown_parts(tmp_path):
     proc = _gpu_check("--dry-run", "--only", "nerf,bogus", str(tmp_path))
     message = "--only takes speed, image, nerf, ngp, long, tune, table; got bogus"
     assert proc.returncode == 2 and message in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LONG_PROFILE", "tpu", "LONG_PROFILE takes cpu or gpu; got tpu"),
+        ("LONG_ITERATIONS", "0", "LONG_ITERATIONS takes a positive whole number; got 0"),
+        ("LONG_ITERATIONS", "2e4", "LONG_ITERATIONS takes a positive whole number; got 2e4"),
+    ],
+)
+def test_gpu_check_refuses_bad_long_settings(tmp_path, monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    proc = _gpu_check("--dry-run", "--only", "long", str(out))
+    assert proc.returncode == 2 and f"error: {message}" in proc.stderr
+    assert not out.exists()  # refused before any folder is made
