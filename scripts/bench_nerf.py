@@ -1127,6 +1127,18 @@ def header_notes(config: dict, baseline: Baseline, at: float | None) -> str:
     return "".join(note + "\n\n" for note in notes)
 
 
+def where_ran(runs: list[dict], mach: dict) -> str:
+    """Where a table's runs ran, in words, from each run's own machine record: runs kept or merged
+    from elsewhere name their machine, not this invocation's (``mach``). One GPU, or the CPUs
+    (each once, in run order) and their thread counts."""
+    machines = [r.get("machine", mach) for r in runs] or [mach]
+    gpus = {m.get("gpu") for m in machines}
+    if len(gpus) == 1 and None not in gpus:
+        return gpus.pop()
+    cpus = ", ".join(dict.fromkeys(m.get("cpu", mach["cpu"]) for m in machines))
+    return f"{cpus} ({thread_counts([m.get('threads', mach['threads']) for m in machines], 'runs')})"
+
+
 def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
     """``results.json``, ``results.md`` and the figures (``renders.png``; ``curves.png`` when the
     runs have curves), rewritten whole (atomically)."""
@@ -1140,11 +1152,7 @@ def write_results(cfg: NerfBenchConfig, state: dict, truth: np.ndarray) -> str:
         / 60
     )
     status = "" if done else f" (partial: {len(runs)} of {state['planned_runs']} runs)"
-    threads = [r.get("machine", mach).get("threads") for r in runs] or [mach["threads"]]  # kept runs: theirs
-    # the runs' machine (a table merged elsewhere names where its runs ran)
-    gpus = {r.get("machine", mach).get("gpu") for r in runs} or {mach.get("gpu")}
-    where = gpus.pop() if len(gpus) == 1 and None not in gpus else None
-    where = where or f"{mach['cpu']} ({thread_counts(threads, 'runs')})"
+    where = where_ran(runs, mach)
     torches = ", ".join(dict.fromkeys(r.get("machine", mach).get("torch", mach["torch"]) for r in runs))
     header = (
         f"Profile `{config['profile']}`{' (dry run)' if cfg.dry_run else ''} on {where}, torch "

@@ -558,3 +558,18 @@ def test_mean_curve_spans_the_points_every_seed_shares():
     assert bench._mean_curve([long, short], "psnr") == [501.0, 1001.0]
     assert bench._mean_curve([long], "iteration") == [500, 1000, 1500]
     assert bench._mean_curve([long, [{"iteration": 250, "psnr": 1.0}]], "psnr") is None
+
+
+def test_a_merged_table_names_the_machines_its_runs_ran_on():
+    """Not the machine that merged them: seeds of one table run on two CPUs name both."""
+    bench = _bench_module()
+    here = {"cpu": "Intel Xeon", "threads": 1}
+    amd, intel = {"cpu": "AMD EPYC", "threads": 1}, {"cpu": "Intel Xeon", "threads": 1}
+    assert bench.where_ran([{"machine": amd}, {"machine": amd}], here) == "AMD EPYC (1 threads)"
+    assert bench.where_ran([{"machine": amd}, {"machine": intel}], here) == "AMD EPYC, Intel Xeon (1 threads)"
+    assert bench.where_ran([{"machine": {**amd, "threads": 2}}, {}], here) == (
+        "AMD EPYC, Intel Xeon (1 runs at 1 threads, 1 runs at 2 threads)"
+    )
+    gpu = {"gpu": "NVIDIA H200", "cpu": "AMD EPYC", "threads": 1}
+    assert bench.where_ran([{"machine": gpu}, {"machine": gpu}], here) == "NVIDIA H200"
+    assert bench.where_ran([], here) == "Intel Xeon (1 threads)"
