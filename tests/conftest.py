@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ from muon_nerf.fields.encodings import EncodingConfig
 
 @pytest.fixture(autouse=True)
 def _deterministic():
+    random.seed(0)  # nerfstudio's data loaders draw from it
     torch.manual_seed(0)
     np.random.seed(0)
 

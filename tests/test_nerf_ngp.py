@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import random
 from pathlib import Path
 
 import numpy as np
@@ -204,10 +203,7 @@ def _toy(config: TrainerConfig, passes: tuple[int, ...] = (16, 8)) -> TrainerCon
 
 def _train_recording_losses(config: TrainerConfig):
     """Set up this config's trainer in this process; return it and the list it will fill with each
-    step's (rgb loss, total loss). Every generator the trainer draws from is seeded (ray batches
-    and proposal samples, not only the weights), so the losses do not depend on the tests before."""
-    random.seed(0)
-    np.random.seed(0)
+    step's (rgb loss, total loss)."""
     torch.manual_seed(0)
     trainer = config.setup(local_rank=0, world_size=1)
     trainer.setup()
