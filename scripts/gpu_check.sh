@@ -63,8 +63,9 @@
 # gpu profile's 2000), LIMIT_NERF (default 420 s) and LIMIT_NGP (default 240 s) adjust it. The
 # GPU run, carrying the wheels and the data: scripts/gpu_check.sh --only nerf,ngp. The long part
 # reads MUON_NERF_LEGO100 (default .devdata/lego100: the same subset command with --size 100;
-# MUON_NERF_LEGO with LONG_PROFILE=gpu) and LIMIT_LONG (default 480 s for all its runs). The tune part reads MUON_NERF_LEGO100V2 (default
-# .devdata/lego100v2: the subset command with --size 100 --offset 2).
+# MUON_NERF_LEGO with LONG_PROFILE=gpu) and LIMIT_LONG (default 480 s for all its runs). The tune
+# part reads MUON_NERF_LEGO100V2 (default .devdata/lego100v2: the subset command with --size 100
+# --offset 2).
 set -uo pipefail
 DRY=0
 MPS=0
