@@ -7,10 +7,11 @@ import csv
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 
@@ -288,46 +289,61 @@ def test_sdf_sweep_preset_runs_with_muon_sdf_fit(ray_runtime, tmp_path):
         assert (tmp_path / "fit" / "sdf" / "p" / name).is_file()
 
 
-@pytest.mark.parametrize(
-    "sig, code, word",
-    [
-        (signal.SIGINT, 130, "interrupted"),
-        (signal.SIGTERM, 143, "terminated"),
-        (signal.SIGHUP, 129, "stopped by SIGHUP"),
-    ],
-)
-def test_a_signal_during_a_sweep_ends_with_one_line_and_writes_nothing(png, tmp_path, sig, code, word):
-    """Tune's own Ctrl-C handler would end the run as if it had succeeded, and Ray's SIGTERM
-    handler dumps a stack: both are ours again. The signal lands once the trials are starting."""
+SIGNALS = [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "terminated"),
+    (signal.SIGHUP, 129, "stopped by SIGHUP"),
+]
+MOMENTS = {
+    # the driver's core worker has started: ray.init is in its last part, where its fatal-signal
+    # handler takes SIGTERM (and arms an abort) and a stop leaves native threads behind
+    "in ray.init": "python-core-driver-*_{pid}.log",
+    # a worker of the sweep's job (a trial; Ray's pre-started workers have no job) has started:
+    # the driver is in tuner.fit
+    "in the trials": "worker-*-01000000-*.out",
+}
+
+
+def _wait_for_file(root: Path, pattern: str, proc: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not any(root.glob(f"session_*/logs/{pattern}")):
+        assert proc.poll() is None, f"muon-sweep ended before {pattern} appeared: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"no {pattern} under {root} within {seconds} s"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+@pytest.mark.parametrize("sig, code, word", SIGNALS)
+def test_a_signal_during_a_sweep_ends_with_one_line_and_writes_nothing(
+    png, tmp_path, sig, code, word, moment
+):
+    """Tune's own Ctrl-C handler would end the run as if it had succeeded, Ray's SIGTERM handler
+    dumps a stack and aborts the process 3 s later, and a stop in the middle of ray.init leaves
+    threads that crash the interpreter's teardown: the status and the last line are ours anyway.
+    The signal lands at a moment read from the run's own Ray logs (a short RAY_TMPDIR: Ray's
+    socket paths have a length limit)."""
     pytest.importorskip("ray.tune")
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
     cmd = [sys.executable, "-c", "from muon_nerf.sweep.cli import entrypoint; entrypoint()", "image"]
     args = ["--image", str(png), "--width", "8", "--steps", "100000", "--grid", "1", "--num-cpus", "1"]
     proc = subprocess.Popen(
         [*cmd, *args, "--output-dir", str(tmp_path / "out")],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", "RAY_TMPDIR": str(ray_tmp), "TMPDIR": str(ray_tmp)},
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # pytest may run in the background
     )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
     try:
-        deadline = time.monotonic() + 180
-        while (
-            not any("trials of" in line for line in lines)
-            and proc.poll() is None
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.1)
-        time.sleep(5)  # into ray.init() or tuner.fit(): either way the signal is ours
+        _wait_for_file(ray_tmp / "ray", MOMENTS[moment].format(pid=proc.pid), proc, 180)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
+        staging = list(ray_tmp.glob("muon-sweep-ray-*"))  # Tune's storage, a temporary folder
     finally:
         proc.kill()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert proc.returncode == code, err
     last = [line for line in err.splitlines() if line.strip()][-1]
     assert last == f"{word}: the sweep stopped before its trials finished: nothing was written"
-    assert "Traceback" not in err and not (tmp_path / "out").exists()
+    assert "Traceback" not in err and not (tmp_path / "out").exists() and not staging

@@ -8,6 +8,8 @@ task's own command.
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 
 from muon_nerf.fit.errors import dispatch_task, run_cli
@@ -43,5 +45,29 @@ def main(task: str, args: list[str] | None = None):
     return run_cli(body)
 
 
+def _end_now(status: list[int]) -> None:
+    """The last exit handler: once Ray was loaded, end the process with the command's status.
+
+    A stop that lands in the middle of ``ray.init`` leaves Ray's native threads running after
+    ``ray.shutdown()``, and they crash the interpreter's own teardown (a segfault after the
+    command's line, its cleanup and every exit handler have run), so a sweep stopped by Ctrl-C
+    would end with a crash's status instead of 130. Nothing is left to do by then but flush."""
+    if "ray" not in sys.modules:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(status[0])
+
+
 def entrypoint() -> None:
-    dispatch_task("muon-sweep", tuple(TASKS), main, usage="[--preset FILE | --profile NAME] ")
+    status = [1]  # an uncaught error: Python's own status
+    atexit.register(_end_now, status)  # registered before Ray is imported: runs after Ray's own
+    try:
+        dispatch_task("muon-sweep", tuple(TASKS), main, usage="[--preset FILE | --profile NAME] ")
+        status[0] = 0
+    except SystemExit as stop:
+        status[0] = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        raise

@@ -193,16 +193,30 @@ def _start_ray(cfg: SweepConfig) -> bool:
     stops = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
     ours = {signum: signal.getsignal(signum) for signum in stops}
     try:
-        _init_ray(cfg)
-    except SystemExit as stop:  # the SIGTERM handler ray.init installs for its own start-up
-        if stop.code in stops:
-            raise Terminated() from None
+        try:
+            _init_ray(cfg)
+        except SystemExit as stop:  # the SIGTERM handler ray.init installs for its own start-up
+            if stop.code in stops:
+                raise Terminated() from None
+            raise
+    except KeyboardInterrupt:  # a stop (Ctrl-C, SIGTERM, SIGHUP) in the middle of ray.init
+        _abandon_ray_start()
         raise
     finally:  # ours again (SIGTERM, SIGHUP): Ray's exit at once (its core worker's also dumps a stack)
         for signum, handler in ours.items():
             if handler is not None:
                 signal.signal(signum, handler)
     return True
+
+
+def _abandon_ray_start() -> None:
+    """Undo a ``ray.init`` a stop cut short. Its core worker's fatal-signal handler, when the stop
+    was a SIGTERM that reached it, has armed an alarm that aborts the process a few seconds later,
+    in the middle of the cleanup this stop starts: cancel it. Then take the half-started runtime
+    down here, while the interpreter is whole, not in Ray's exit handler."""
+    if hasattr(signal, "alarm"):
+        signal.alarm(0)
+    ray.shutdown()
 
 
 def _init_ray(cfg: SweepConfig) -> None:
