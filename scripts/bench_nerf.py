@@ -56,6 +56,8 @@ and, with curves, ``curves.png`` (test PSNR against training seconds and iterati
 rewritten after every run, so a benchmark stopped early keeps what it measured, and ``--resume``
 runs only what OUTPUT's ``results.json`` lacks (same profile, scale, model, curve views and
 scene: a capture's subset side and source; the runs it keeps carry the machine they ran on).
+``--extend DIR`` trains runs that DIR's benchmark stopped at its ``--time-limit`` on from their
+checkpoints, into OUTPUT (a lease too short for a run to converge, then another).
 
     python3 scripts/bench_nerf.py --profile cpu        # the committed cpu table, from scratch
     python3 scripts/bench_nerf.py --profile cpu --resume --output docs/results/nerf_cpu
@@ -354,6 +356,12 @@ class NerfBenchConfig:
     table_only: bool = False
     """Run nothing: write the table and figures of the runs kept (``--resume``) and merged; the
     planned runs that none of them has are counted as missing (a partial table)."""
+    extend: tuple[Path, ...] = ()
+    """Earlier benchmark outputs whose runs stopped at their time limit: each such planned run
+    trains on from its end-of-training checkpoint (model, optimizers, schedulers) to this plan's
+    stop rule or last iteration, on the same machine and settings; its curve and seconds go on
+    from where it stopped, and ``--time-limit`` counts from its first start (give a larger one).
+    The earlier folder is only read."""
 
 
 def scene_kind(cfg: NerfBenchConfig) -> SceneKind:
@@ -708,6 +716,103 @@ def curve_writer(path: Path, views: list[int]) -> Callable[[list[dict]], None]:
     return write
 
 
+@dataclass(frozen=True)
+class Carried:
+    """A run stopped at its time limit that a new run continues (``--extend``)."""
+
+    folder: Path
+    record: dict
+    checkpoint: Path
+
+    @property
+    def iterations(self) -> int:
+        return int(self.record["iterations"])
+
+    @property
+    def wall_seconds(self) -> float:
+        """What the run used of its time limit: training plus curve evaluations."""
+        return float(self.record["seconds"]) + float(self.record.get("curve_seconds") or 0.0)
+
+
+def carried_checkpoint(folder: Path, old_config: dict, run: dict) -> Path:
+    """The end-of-training checkpoint of ``run`` in an earlier benchmark's work folder.
+    nerfstudio names the checkpoint of a run stopped after iteration N ``step-N``."""
+    work = Path(old_config.get("args", {}).get("work") or folder / "work")
+    experiment = f"{run['arch']}-{run['optimizer']}-seed{run['seed']}"
+    name = f"step-{int(run['iterations']):09d}.ckpt"
+    found = sorted((work / "runs" / experiment / run["method"]).glob(f"*/nerfstudio_models/{name}"))
+    if len(found) != 1:
+        where = work / "runs" / experiment / run["method"]
+        raise InputError(
+            f"--extend {folder}: {experiment} needs one {name} under {where}/*/nerfstudio_models, "
+            f"found {len(found)}"
+        )
+    return found[0]
+
+
+SAME_MACHINE = ("cpu", "device", "gpu", "threads")
+"""What a continued run's machine must share with the run it continues: its seconds add up."""
+
+
+def carried_runs(
+    cfg: NerfBenchConfig, config: dict, todo: list[tuple[str, str, int]], mach: dict
+) -> dict[tuple[str, str, int], Carried]:
+    """The runs to do that ``--extend`` folders stopped at their time limit, checked: the same
+    settings (``kept_runs``), curve and lrs, this machine, a checkpoint, and time left under the
+    time limit. A folder with nothing to continue in this plan is refused, not skipped."""
+    carried: dict[tuple[str, str, int], Carried] = {}
+    limit = (config.get("stop") or {}).get("seconds")
+    for folder in cfg.extend:
+        path = folder / "results.json"
+        if not path.is_file():
+            raise InputError(f"--extend {folder}: no results.json there")
+        if folder.resolve() == cfg.output.resolve():
+            raise InputError(f"--extend {folder}: that is --output; continue into another folder")
+        runs = kept_runs(path, config)  # same settings, or refused
+        old_config = json.loads(path.read_text())["config"]
+        if old_config.get("curve") != config.get("curve"):
+            raise InputError(
+                f"--extend {folder}: its curve was {old_config.get('curve')}, this one's "
+                f"{config.get('curve')}: a continued curve keeps its points and period"
+            )
+        found = [r for r in runs if (r["arch"], r["optimizer"], r["seed"]) in todo]
+        found = [
+            r for r in found if r.get("stopped") == "time limit" and r["iterations"] < config["iterations"]
+        ]
+        if not found:
+            raise InputError(
+                f"--extend {folder}: none of its runs is a planned run, still to do, that stopped at "
+                "its time limit: nothing to continue (a converged or finished run joins with --merge)"
+            )
+        for run in found:
+            key = (run["arch"], run["optimizer"], run["seed"])
+            what = f"--extend {folder}: {key[0]} {key[1]} seed {key[2]}"
+            if key in carried:
+                raise InputError(f"{what} is also in --extend {carried[key].folder}: continue it once")
+            check_kept_lrs(folder, run, cfg.lrs, cfg.tuned_table)
+            other = {k: (run["machine"].get(k), mach.get(k)) for k in SAME_MACHINE}
+            other = {k: v for k, v in other.items() if v[0] != v[1]}
+            if other:
+                raise InputError(
+                    f"{what} ran on another machine (then, now: {other}): its seconds would not add up"
+                )
+            carry = Carried(folder, run, carried_checkpoint(folder, old_config, run))
+            if limit is not None and limit <= carry.wall_seconds:
+                raise InputError(
+                    f"{what} already used {carry.wall_seconds:.0f} s of training and curve evaluations: "
+                    f"--time-limit {limit:g} leaves it none; give a larger one (or none)"
+                )
+            carried[key] = carry
+    return carried
+
+
+def continued(carry: Carried) -> list[dict]:
+    """Where a continued run's record came from: each earlier part's folder, last iteration and
+    seconds (a run continued twice lists both)."""
+    part = {"folder": str(carry.folder), "iterations": carry.iterations, "seconds": carry.record["seconds"]}
+    return [*carry.record.get("continued", []), part]
+
+
 def train_and_score(
     scene: Path,
     arch: str,
@@ -721,6 +826,7 @@ def train_and_score(
     stop: StopRule | None = None,
     ngp_mlp: tuple[int, int] | None = None,
     lrs: Lrs | None = None,
+    carry: Carried | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """One run, trained and scored. Returns its record and its renders of the first test view:
     ``rgb``, and ``depth`` colour-mapped with the accumulation. With ``curve_views`` its test
@@ -730,15 +836,27 @@ def train_and_score(
     points so far are also written to ``output/curves/RUN.json`` after each one: what a run
     killed before its end (a machine lease running out) leaves of its curve. ``lrs`` replaces the
     method's lrs (a tuning trial); the record names the lrs it trained with either way, and is
-    scored on ``profile.eval_split``.
+    scored on ``profile.eval_split``. ``carry`` continues a run stopped at its time limit from its
+    checkpoint: the record's curve, seconds and step times go on from it (``continued`` says from
+    where). Its ray batches are drawn from the seed's start again, not from where the stopped
+    run's random state was: that run trained on, not a replay of an uninterrupted one.
     A peer (``PEERS``) is built with LPIPS from cached weights only and scored with our SSIM."""
     if arch in PEERS:
         config, model_record = peer_config(scene, arch, seed, profile, device, work)
     else:
         config, model_record = run_config(scene, arch, optimizer, seed, profile, device, work, ngp_mlp, lrs)
+    done = 0
+    if carry is not None:
+        done = carry.iterations
+        config.load_dir, config.load_step = carry.checkpoint.parent, done
+        config.max_num_iterations = profile.iterations - done  # its schedulers still span them all
     cuda = device.startswith("cuda")
     t0 = time.perf_counter()
     trainer = build_trainer(config, arch, seed, profile.eval_split)
+    if carry is not None:
+        # nerfstudio would start after the step its checkpoint is named by: the iteration a
+        # stopped run did not train (step N is iteration N + 1)
+        trainer._start_step = done
     timer = StepTimer(trainer.optimizers.optimizers, sync=cuda)
     curve = None
     if curve_views:
@@ -752,15 +870,21 @@ def train_and_score(
             stop=stop,
             sink=curve_writer(partial, curve_views),
         )
+    before = carry.record if carry is not None else {}
     t1 = time.perf_counter()
     if curve is not None:
-        curve.start()
+        curve.start(before.get("curve", []), before.get("seconds", 0.0), before.get("curve_seconds") or 0.0)
     trainer.train()
     if cuda:
         torch.cuda.synchronize()
     t2 = time.perf_counter()
     timer.remove()
     seconds = t2 - t1 - (curve.eval_seconds if curve is not None else 0.0)
+    if carry is not None:  # the curve's evaluations include the carried run's
+        seconds += carry.wall_seconds
+    step_seconds = dict(timer.seconds)
+    for group, spent in before.get("optimizer_step_seconds", {}).items():
+        step_seconds[group] = step_seconds.get(group, 0.0) + spent
     stopped = curve.stopped if curve is not None else None
     iterations = curve.points[-1]["iteration"] if stopped else profile.iterations
     pipeline = trainer.pipeline
@@ -797,16 +921,17 @@ def train_and_score(
         "iterations_per_s": iterations / seconds,
         "setup_seconds": t1 - t0,
         "eval_seconds": t3 - t2,
-        "optimizer_step_seconds": timer.seconds,
-        "optimizer_step_share": sum(timer.seconds.values()) / seconds,
+        "optimizer_step_seconds": step_seconds,
+        "optimizer_step_share": sum(step_seconds.values()) / seconds,
         "muon_step_share": (
-            timer.seconds[GROUP_NAMES["muon"]] / seconds if GROUP_NAMES["muon"] in timer.seconds else None
+            step_seconds[GROUP_NAMES["muon"]] / seconds if GROUP_NAMES["muon"] in step_seconds else None
         ),
         "final_stable_rank": {n: _finite(r) for n, r in ranks.items()},
         "mean_stable_rank": _finite(statistics.mean(ranks.values())) if ranks else None,
         "model": model_record,
         "machine": machine(device),
         **_curve_record(curve),
+        **({"continued": continued(carry)} if carry is not None else {}),
     }
     trainer.shutdown()
     del trainer, pipeline, curve
@@ -1192,10 +1317,12 @@ SCENE_KEYS = {
 
 def _comparable(config: dict, key: str) -> object:
     """``config[key]`` as two runs must share it: a stop rule without its time limit (the limit is a
-    lease's budget, not a setting of the measurement; each run records whether it stopped there)."""
+    lease's budget, not a setting of the measurement; each run records whether it stopped there),
+    and none at all without a convergence gain (a time limit alone, or no rule)."""
     value = config.get(key)
-    if key == "stop" and value:
-        return {k: v for k, v in value.items() if k != "seconds"}
+    if key == "stop":
+        rule = {k: v for k, v in (value or {}).items() if k != "seconds"}
+        return rule if rule.get("gain") is not None else None
     return value
 
 
@@ -1435,6 +1562,8 @@ def main(cfg: NerfBenchConfig) -> dict:
     stop = stop_rule(cfg, profile)
     if cfg.table_only and not (cfg.resume or cfg.merge):
         raise InputError("--table-only needs runs to tabulate: give --resume or --merge FOLDER")
+    if cfg.table_only and cfg.extend:
+        raise InputError("--extend trains the runs it continues: it does not go with --table-only")
     if device.startswith("cuda") and not cfg.table_only:  # a table alone runs nothing there
         if not torch.cuda.is_available():
             raise InputError(f"device {device} requested but torch sees no CUDA device")
@@ -1475,12 +1604,13 @@ def main(cfg: NerfBenchConfig) -> dict:
     }
     try:
         state["runs"] = gather_runs(cfg, state["config"])
+        done = {(r["arch"], r["optimizer"], r["seed"]) for r in state["runs"]}
+        todo = [run for run in plan if run not in done]
+        carried = carried_runs(cfg, state["config"], todo, state["machine"])
     except InputError:  # refused before any run: the scene subset written for it goes too
         if made:
             shutil.rmtree(made[-1], ignore_errors=True)
         raise
-    done = {(r["arch"], r["optimizer"], r["seed"]) for r in state["runs"]}
-    todo = [run for run in plan if run not in done]
     state["planned_runs"] = len(done) + len(todo)
     if cfg.table_only:
         todo = []
@@ -1497,8 +1627,10 @@ def main(cfg: NerfBenchConfig) -> dict:
     table = write_results(cfg, state, views.truth)
     kept_images = ("rgb", "depth") if kind == "capture" else ("rgb",)  # what its renders.png shows
     for i, (arch, optimizer, seed) in enumerate(todo, 1):
+        carry = carried.get((arch, optimizer, seed))
         console.print(
             f"[bold][{i}/{len(todo)}][/] {arch} {optimizer} seed {seed}: {profile.iterations} iterations"
+            + (f", on from iteration {carry.iterations} ({carry.folder})" if carry else "")
         )
         record, renders = train_and_score(
             scene,
@@ -1513,6 +1645,7 @@ def main(cfg: NerfBenchConfig) -> dict:
             stop,
             cfg.ngp_mlp,
             chosen_lrs(arch, cfg.lrs, cfg.tuned_table),
+            carry,
         )
         for image in kept_images:
             save_render(render_path(cfg.output, arch, optimizer, seed, image), renders[image])

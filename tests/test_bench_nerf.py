@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import math
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 pytest.importorskip("nerfstudio", reason="bench_nerf.py needs the [nerf] extra")
@@ -548,6 +550,64 @@ def test_bench_nerf_stop_rule_partial_curves_table_only_and_ngp_mlp(tmp_path):
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
         # nerfstudio's import warnings come first; the refusal is one line, without a traceback
         assert proc.stderr.strip().splitlines()[-1].startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_extend_continues_a_run_stopped_at_its_time_limit_from_its_checkpoint(tmp_path):
+    """``--extend`` trains a time-limited run on from its checkpoint (its optimizer state too) to
+    the planned end: its curve and seconds go on from the stopped run's, the record says from
+    where, and the earlier folder is only read. What cannot be continued is refused."""
+    script, first, then = str(ROOT / "scripts/bench_nerf.py"), tmp_path / "first", tmp_path / "then"
+    common = [
+        "--dry-run",
+        "--archs",
+        "relu_pe",
+        "--optimizers",
+        "adam",
+        "--iterations",
+        "6",
+        "--curve-every",
+        "2",
+    ]
+
+    def bench(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, script, *common, *extra], capture_output=True, text=True, timeout=300
+        )
+
+    proc = bench("--time-limit", "0.001", "--output", str(first))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stopped = _strict_json(first / "results.json")["runs"][0]
+    assert (stopped["iterations"], stopped["stopped"]) == (2, "time limit")
+    before = {f: f.read_bytes() for f in first.rglob("*") if f.is_file()}
+
+    for extra, words in (
+        (["--extend", str(first), "--output", str(first)], "that is --output"),
+        (["--extend", str(first), "--time-limit", "1e-6", "--output", str(then)], "leaves it none"),
+        (["--extend", str(first), "--curve-every", "3", "--output", str(then)], "a continued curve keeps"),
+        (["--extend", str(first), "--table-only", "--resume", "--output", str(then)], "--table-only"),
+        (["--extend", str(tmp_path / "nowhere"), "--output", str(then)], "no results.json"),
+    ):
+        proc = bench(*extra)
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
+        assert proc.stderr.strip().splitlines()[-1].startswith("error:") and not then.exists()
+
+    proc = bench("--extend", str(first), "--output", str(then))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = _strict_json(then / "results.json")["runs"][0]
+    assert (run["iterations"], run["stopped"]) == (6, None)
+    assert [p["iteration"] for p in run["curve"]] == [2, 4, 6] and run["curve"][0] == stopped["curve"][0]
+    assert run["continued"] == [{"folder": str(first), "iterations": 2, "seconds": stopped["seconds"]}]
+    assert run["seconds"] > stopped["seconds"] and run["curve_seconds"] > stopped["curve_seconds"]
+    assert all(a["seconds"] < b["seconds"] for a, b in itertools.pairwise(run["curve"]))
+    # nerfstudio resumed at step 2 with the stopped run's optimizer state: Adam counted 2 + 4 steps
+    (checkpoint,) = (then / "work" / "runs").rglob("*.ckpt")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert checkpoint.name == "step-000000005.ckpt"
+    assert int(state["optimizers"]["fields"]["state"][0]["step"]) == 6
+    assert {f: f.read_bytes() for f in first.rglob("*") if f.is_file()} == before
+
+    proc = bench("--extend", str(then), "--output", str(tmp_path / "again"))  # it finished
+    assert proc.returncode == 2 and "nothing to continue" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_mean_curve_spans_the_points_every_seed_shares():

@@ -19,7 +19,7 @@ import bisect
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,9 +150,15 @@ class LearningCurve:
             torch.cuda.synchronize()
         return time.perf_counter()
 
-    def start(self) -> None:
-        self._start = self._now()
-        self.points, self.eval_seconds, self.stopped = [], 0.0, None
+    def start(
+        self, carried: Sequence[dict[str, float]] = (), seconds: float = 0.0, evaluations: float = 0.0
+    ) -> None:
+        """Start the clock. A run that continues an earlier one (stopped at its time limit and
+        trained on from its checkpoint) carries that run's points, training ``seconds`` and curve
+        ``evaluations`` seconds: its points go on from them, and a time limit counts from the
+        earlier run's start."""
+        self._start = self._now() - seconds - evaluations
+        self.points, self.eval_seconds, self.stopped = list(carried), evaluations, None
 
     def __call__(self, step: int) -> None:
         t0 = self._now()
