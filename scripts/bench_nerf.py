@@ -616,6 +616,12 @@ def profile_config(
     return config
 
 
+def experiment_name(arch: str, optimizer: str, seed: int) -> str:
+    """nerfstudio's experiment folder of one run (``work/runs/NAME/METHOD/TIMESTAMP``): a peer's
+    names no optimizer (it trains with its own)."""
+    return f"{arch}-seed{seed}" if arch in PEERS else f"{arch}-{optimizer}-seed{seed}"
+
+
 def run_config(
     scene: Path,
     arch: str,
@@ -634,7 +640,7 @@ def run_config(
         base = ngp_trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer)
     else:
         base = trainer_config(method_name(arch, optimizer), hidden_optimizer=optimizer, arch=arch)
-    config = profile_config(base, scene, f"{arch}-{optimizer}-seed{seed}", seed, profile, device, work)
+    config = profile_config(base, scene, experiment_name(arch, optimizer, seed), seed, profile, device, work)
     if lrs is not None:
         set_lrs(config, lrs, optimizer)
     # predict_normals only adds inference outputs (a backward pass per chunk), not metrics
@@ -678,7 +684,8 @@ def peer_config(
     own networks, optimizer and schedule), and its model for the record."""
     from nerfstudio.configs.method_configs import method_configs
 
-    config = profile_config(method_configs[name], scene, f"{name}-seed{seed}", seed, profile, device, work)
+    experiment = experiment_name(name, "", seed)
+    config = profile_config(method_configs[name], scene, experiment, seed, profile, device, work)
     return config, {"method": name, **PEERS[name][profile.kind](config.pipeline.model, profile)}
 
 
@@ -738,11 +745,11 @@ def carried_checkpoint(folder: Path, old_config: dict, run: dict) -> Path:
     """The end-of-training checkpoint of ``run`` in an earlier benchmark's work folder.
     nerfstudio names the checkpoint of a run stopped after iteration N ``step-N``."""
     work = Path(old_config.get("args", {}).get("work") or folder / "work")
-    experiment = f"{run['arch']}-{run['optimizer']}-seed{run['seed']}"
+    experiment = experiment_name(run["arch"], run["optimizer"], run["seed"])
     name = f"step-{int(run['iterations']):09d}.ckpt"
-    found = sorted((work / "runs" / experiment / run["method"]).glob(f"*/nerfstudio_models/{name}"))
+    where = work / "runs" / experiment / run["method"]
+    found = sorted(where.glob(f"*/nerfstudio_models/{name}"))
     if len(found) != 1:
-        where = work / "runs" / experiment / run["method"]
         raise InputError(
             f"--extend {folder}: {experiment} needs one {name} under {where}/*/nerfstudio_models, "
             f"found {len(found)}"
@@ -768,8 +775,9 @@ def carried_runs(
             raise InputError(f"--extend {folder}: no results.json there")
         if folder.resolve() == cfg.output.resolve():
             raise InputError(f"--extend {folder}: that is --output; continue into another folder")
-        runs = kept_runs(path, config)  # same settings, or refused
-        old_config = json.loads(path.read_text())["config"]
+        old = read_results(path)
+        runs = kept_runs(path, config, old)  # same settings, or refused
+        old_config = old["config"]
         if old_config.get("curve") != config.get("curve"):
             raise InputError(
                 f"--extend {folder}: its curve was {old_config.get('curve')}, this one's "
@@ -1343,14 +1351,22 @@ def _differences(old: dict, new: dict) -> list[str]:
     return differs
 
 
-def kept_runs(path: Path, config: dict) -> list[dict]:
-    """The runs of an earlier ``results.json``, after checking that they were measured at the same
-    scale (mixing profiles in one table would be silently wrong); each carries its machine."""
+def read_results(path: Path) -> dict:
+    """An earlier ``results.json``, with its ``config`` and ``runs``, or one line saying why not."""
     try:
         old = json.loads(path.read_text())
-        old_config, runs = old["config"], old["runs"]
+        old["config"], old["runs"]  # noqa: B018 - both present, or refused here
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise InputError(f"cannot read {path}: {err}") from None
+    return old
+
+
+def kept_runs(path: Path, config: dict, old: dict | None = None) -> list[dict]:
+    """The runs of an earlier ``results.json`` (``old``: already read), after checking that they
+    were measured at the same scale (mixing profiles in one table would be silently wrong); each
+    carries its machine."""
+    old = read_results(path) if old is None else old
+    old_config, runs = old["config"], old["runs"]
     differs = _differences(old_config, config)
     if differs:
         raise InputError(
