@@ -317,8 +317,8 @@ class NerfBenchConfig:
     """Test views of the curve, evenly spaced over the test split (first and last included)."""
     stop_gain: float | None = None
     """Stop a run once its best curve PSNR gained less than this many dB over the last
-    ``--stop-window`` iterations (converged; needs a curve). None: every run trains all its
-    iterations."""
+    ``--stop-window`` iterations and its latest curve PSNR is within this many dB of that best
+    (converged; needs a curve). None: every run trains all its iterations."""
     stop_window: int = 2000
     """Iterations over which ``--stop-gain`` is measured."""
     time_limit: float | None = None
@@ -1243,7 +1243,10 @@ def header_notes(config: dict, baseline: Baseline, at: float | None) -> str:
         rules = []
         if stop["gain"] is not None:
             gain, window = stop["gain"], stop["window"]
-            rules.append(f"converged: the best curve PSNR gained < {gain} dB in the last {window} iterations")
+            rules.append(
+                f"converged: the best curve PSNR gained < {gain} dB in the last {window} iterations"
+                f" and the latest is within {gain} dB of it"
+            )
         if stop["seconds"] is not None:
             rules.append(f"time limit: {stop['seconds']:.0f} s of training, curve evaluations included")
         notes.append(

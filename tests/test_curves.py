@@ -51,6 +51,13 @@ def test_stop_rule_converged_time_limit_and_refusals():
     # a dip is not convergence: the best so far (23.0) gained 1.0 dB over the best up to 1000 back
     dip = [{"iteration": i, "psnr": p} for i, p in ((500, 20.0), (1000, 22.0), (1500, 23.0), (2000, 21.5))]
     assert rule.reason(dip, 1.0) is None
+    # nor is a long dip after an early peak (muon-ngp-adam seed 2: 24.62, 23.37, 24.05): the best
+    # gained nothing over the window, but the run is 0.57 dB below it, still climbing back
+    peak = [{"iteration": i, "psnr": p} for i, p in ((1000, 24.62), (2000, 23.37), (3000, 24.05))]
+    assert StopRule(gain=0.2, window=2000).reason(peak, 1.0) is None
+    assert StopRule(gain=0.2, window=2000).reason(peak[:2] + [{"iteration": 3000, "psnr": 24.5}], 1.0) == (
+        "converged"
+    )
     assert StopRule(seconds=10.0).reason(points[:1], 10.0) == "time limit"
     # a run that converged as its time ran out says it converged
     assert StopRule(gain=0.2, window=1000, seconds=10.0).reason(points, 10.0) == "converged"

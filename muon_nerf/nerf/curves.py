@@ -85,10 +85,11 @@ def score_views(pipeline: Pipeline, views: list[int]) -> dict[str, float]:
 class StopRule:
     """When a run with a curve stops before its last iteration, checked at each curve point:
     ``converged`` once the curve's best gained less than ``gain`` dB over the last ``window``
-    iterations (its best so far against its best up to ``window`` iterations ago: a dip of a
-    noisy curve is not convergence), ``time limit`` once ``seconds`` of wall
-    time have passed since the start, curve evaluations included (a budget for a lease, not a
-    measurement). None disables either rule."""
+    iterations (its best so far against its best up to ``window`` iterations ago: a short dip of a
+    noisy curve is not convergence) while its latest point is within ``gain`` of that best (a run
+    still climbing back from a long dip after an early peak has not converged either), ``time
+    limit`` once ``seconds`` of wall time have passed since the start, curve evaluations included
+    (a budget for a lease, not a measurement). None disables either rule."""
 
     gain: float | None = None
     window: int = 2000
@@ -108,7 +109,8 @@ class StopRule:
         if self.gain is not None and points:
             last = points[-1]
             before = [p["psnr"] for p in points if p["iteration"] <= last["iteration"] - self.window]
-            if before and max(p["psnr"] for p in points) - max(before) < self.gain:
+            best = max(p["psnr"] for p in points)
+            if before and best - max(before) < self.gain and best - last["psnr"] < self.gain:
                 return "converged"
         if self.seconds is not None and wall_seconds >= self.seconds:
             return "time limit"
