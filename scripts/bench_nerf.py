@@ -677,6 +677,15 @@ def _our_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.tensor(ssim(a[0].permute(1, 2, 0), b[0].permute(1, 2, 0)))
 
 
+def _peer_checkpoint_globals() -> contextlib.AbstractContextManager:
+    """What ``torch.load`` (``weights_only``) must allow to read a peer's checkpoint: nerfstudio's
+    own schedulers store numpy scalars as lrs, in the optimizer and scheduler state. Only the
+    numpy scalar and dtype reconstructors (data, not code) are allowed, and only while a peer's
+    trainer loads the checkpoint an earlier run of this benchmark wrote (``--extend``)."""
+    scalar = np.float64(0).__reduce__()[0]  # numpy's scalar reconstructor, wherever numpy keeps it
+    return torch.serialization.safe_globals([scalar, np.dtype, type(np.dtype(np.float64))])
+
+
 def peer_config(
     scene: Path, name: str, seed: int, profile: Profile, device: str, work: Path
 ) -> tuple[TrainerConfig, dict[str, Any]]:
@@ -698,8 +707,10 @@ def build_trainer(config: TrainerConfig, arch: str, seed: int, split: str = "tes
     _seed_everything(seed)
     trainer = config.setup(local_rank=0, world_size=1)
     # our model builds LPIPS from cached weights itself; a peer's must be kept from downloading
-    offline = unittest.mock.patch(PEER_LPIPS, _offline_lpips()) if arch in PEERS else contextlib.nullcontext()
-    with offline:
+    with contextlib.ExitStack() as peer:
+        if arch in PEERS:
+            peer.enter_context(unittest.mock.patch(PEER_LPIPS, _offline_lpips()))
+            peer.enter_context(_peer_checkpoint_globals())
         trainer.setup(test_mode=split)  # the eval dataset: "test" the test split, "val" the val split
     if arch in PEERS:
         trainer.pipeline.model.ssim = _our_ssim
