@@ -681,7 +681,7 @@ def _peer_checkpoint_globals() -> contextlib.AbstractContextManager:
     """What ``torch.load`` (``weights_only``) must allow to read a peer's checkpoint: nerfstudio's
     own schedulers store numpy scalars as lrs, in the optimizer and scheduler state. Only the
     numpy scalar and dtype reconstructors (data, not code) are allowed, and only while a peer's
-    trainer loads the checkpoint an earlier run of this benchmark wrote (``--extend``)."""
+    trainer sets up, which loads a checkpoint only under ``--extend`` (an earlier run's own)."""
     scalar = np.float64(0).__reduce__()[0]  # numpy's scalar reconstructor, wherever numpy keeps it
     return torch.serialization.safe_globals([scalar, np.dtype, type(np.dtype(np.float64))])
 
