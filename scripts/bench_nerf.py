@@ -1369,9 +1369,14 @@ def read_results(path: Path) -> dict:
     """An earlier ``results.json``, with its ``config`` and ``runs``, or one line saying why not."""
     try:
         old = json.loads(path.read_text())
-        old["config"], old["runs"]  # noqa: B018 - both present, or refused here
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError) as err:
         raise InputError(f"cannot read {path}: {err}") from None
+    if (
+        not isinstance(old, dict)
+        or not isinstance(old.get("config"), dict)
+        or not isinstance(old.get("runs"), list)
+    ):
+        raise InputError(f"cannot read {path}: not a benchmark's results.json (no config and runs)")
     return old
 
 

@@ -481,6 +481,12 @@ def test_capture_results_join_only_their_own_capture(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"config": blender, "runs": []}))
     with pytest.raises(InputError, match=r"other settings \(scene.kind\)"):
         bench.kept_runs(tmp_path / "results.json", config)
+    # a results.json that is not a benchmark's is refused in one line, never a traceback
+    bad = ("{not json", "[1, 2]", json.dumps({"config": blender}), json.dumps({"config": 1, "runs": []}))
+    for text in bad:
+        (tmp_path / "results.json").write_text(text)
+        with pytest.raises(InputError, match=r"^cannot read .*results.json: "):
+            bench.kept_runs(tmp_path / "results.json", config)
 
 
 def test_capture_plan_and_profiles():
