@@ -35,6 +35,11 @@ _TERMINATED: list[int] = []
 _STOPPING: list[bool] = []
 """Set once the first interrupt was raised: the cleanup it started must not be cut short."""
 
+_RAISED: list[type[KeyboardInterrupt]] = []
+"""The stop a handler raised, until the command ends: code that swallows it (an ``except
+BaseException`` that carries on) would leave the fit running with every later signal ignored,
+as if a cleanup were under way; ``raise_swallowed_stop`` raises it again."""
+
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 """Signals that stop a command as Ctrl-C does (SIGHUP: its terminal or ssh session went away)."""
 
@@ -44,6 +49,7 @@ def _terminate(signum: int, frame: object) -> None:
         return  # a second signal while the first one's cleanup runs: finish that cleanup first
     _STOPPING.append(True)
     _TERMINATED.append(signum)
+    _RAISED.append(Terminated)
     raise Terminated()
 
 
@@ -51,7 +57,16 @@ def _interrupt(signum: int, frame: object) -> None:
     if _STOPPING:
         return
     _STOPPING.append(True)
+    _RAISED.append(KeyboardInterrupt)
     raise KeyboardInterrupt()
+
+
+def raise_swallowed_stop() -> None:
+    """Raise again a stop signal's exception that never reached ``run_cli``: called where only
+    work goes on (between two fit steps), never inside a cleanup, so a stop ends the fit even
+    when a library caught the first one."""
+    if _RAISED:
+        raise _RAISED[0]()
 
 
 def _ignore_stop_signals() -> None:
@@ -104,6 +119,7 @@ def run_cli(main: Callable[[], T]) -> T:
     flush_denormals()
     _STOPPING.clear()  # a fresh command (tests run several in one process)
     _TERMINATED.clear()
+    _RAISED.clear()
     Console.on_broken_pipe = _broken_pipe
     atexit.unregister(_ignore_stop_signals)
     atexit.register(_ignore_stop_signals)  # registered last: it runs before the other exit handlers
@@ -130,6 +146,8 @@ def run_cli(main: Callable[[], T]) -> T:
         what, code = _exit_code(err)
         print(f"{what}: {str(err) or 'stopped before any file was written'}", file=sys.stderr)
         raise SystemExit(code) from None
+    finally:
+        _RAISED.clear()  # the command is over: a fit called after it (Python API, tests) is not stopped
 
 
 def dispatch_task(

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from muon_nerf.fit.device import check_device
 from muon_nerf.fit.diagnostics import RankTracker
-from muon_nerf.fit.errors import DivergedError
+from muon_nerf.fit.errors import DivergedError, raise_swallowed_stop
 from muon_nerf.fit.signal import Signal
 
 DIVERGENCE_FACTOR = 100.0
@@ -153,7 +153,8 @@ def fit(
 
     Every ``cfg.checkpoint_every`` steps ``checkpoint`` receives the whole state between two steps
     (field, optimizer, schedule, sampling and global RNG, curves, timings); ``start`` continues
-    from such a state, so an interrupted fit ends where an uninterrupted one would.
+    from such a state, so an interrupted fit ends where an uninterrupted one would. A stop signal
+    whose exception a library caught is raised again before the next step.
     """
     cfg.check()
     device = next(field.parameters()).device
@@ -202,6 +203,7 @@ def fit(
         task = bar.add_task(label, total=cfg.steps, completed=first - 1, status="")
         segment_start = time.perf_counter()
         for step in range(first, cfg.steps + 1):
+            raise_swallowed_stop()
             batch = signal.sample(cfg.batch_size, generator)
             loss = signal.loss(field, batch)
             optimizer.zero_grad(set_to_none=True)
